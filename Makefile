@@ -1,0 +1,62 @@
+# gpt2-from-scratch: `make book` builds the book, `make test` runs every test. Both set up .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.course-installed
+JOBS ?= 2
+export PYTHONDONTWRITEBYTECODE := 1
+export MPLBACKEND := Agg
+
+.PHONY: help setup book test test-fast lint lab release grade selfcheck benchmarks clean
+
+help:
+	@echo "make book        set up .venv, build the HTML book (_build/html)"
+	@echo "make test        set up .venv, build the book, run every test"
+	@echo "make lab         JupyterLab with the nbgrader extension, on the course"
+	@echo "make release     regenerate exercises/ from solutions/ (nbgrader)"
+	@echo "make grade       autograde submitted/, write feedback and grades.csv"
+	@echo "make benchmarks  run the benchmark scripts (ratios against baselines)"
+
+# The virtual environment, installed once per change of pyproject.toml or constraints.txt.
+setup: $(STAMP)
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[course,hf]"
+	@touch $@
+
+# MathJax served by the book itself, so maths renders with no internet.
+.cache/mathjax-static/mathjax/tex-mml-chtml.js:
+	scripts/fetch_mathjax.sh
+
+book: setup .cache/mathjax-static/mathjax/tex-mml-chtml.js
+	@scripts/stage "build the book" $(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "Open the book: file://$(CURDIR)/_build/html/book/intro.html"
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: book
+	@scripts/stage "lint (ruff)" $(BIN)/ruff check .
+	@scripts/stage "tests (pytest)" $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
+	@scripts/stage "book notebooks (nbval)" $(BIN)/pytest -n $(JOBS) --nbval-lax -p no:randomly book
+
+# Without the book build and the slow tests: for a quick loop while editing gpt2ref.
+test-fast: setup
+	$(BIN)/pytest -n $(JOBS) -m "not slow and not browser" tests
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+
+release: setup
+	$(BIN)/python scripts/release.py
+
+grade: setup
+	$(BIN)/python scripts/grade.py
+
+benchmarks: setup
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf _build .pytest_cache
