@@ -40,7 +40,7 @@ lint: setup
 test: book
 	@scripts/stage "lint (ruff)" $(BIN)/ruff check .
 	@scripts/stage "tests (pytest)" $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
-	@scripts/stage "book notebooks (nbval)" $(BIN)/pytest -n $(JOBS) --nbval-lax -p no:randomly book
+	@scripts/stage "book notebooks (nbval)" $(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax book
 
 # Without the book build and the slow tests: for a quick loop while editing gpt2ref.
 test-fast: setup

@@ -6,8 +6,39 @@ student versions to ``exercises/``. See ``solutions/README.md`` for the layout a
 for the grading workflow.
 """
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+import re
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+
+class HideHiddenTestTracebacks(Preprocessor):
+    """Feedback: shorten the traceback of a test cell whose failure lies in its hidden tests.
+
+    ClearHiddenTests removes the hidden tests from the cell's source, but IPython's traceback quotes the
+    failing lines. For such a cell only the last line (``AssertionError: <message>``) is kept: the
+    message of the course's checks says what was expected, without showing the test code.
+    """
+
+    hidden = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or "### BEGIN HIDDEN TESTS" not in cell.source:
+            return cell, resources
+        hidden_lines = {line.strip() for block in self.hidden.findall(cell.source) for line in block.splitlines()
+                        if len(line.strip()) > 3}
+        for output in cell.get("outputs", []):
+            if output.output_type != "error":
+                continue
+            text = self.ansi.sub("", "\n".join(output.traceback))
+            if any(line in text for line in hidden_lines):
+                output.traceback = [
+                    f"{output.ename}: {output.evalue}",
+                    "(the failing check is one of the hidden tests, so its code is not shown)",
+                ]
+        return cell, resources
+
 
 c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
 
@@ -32,11 +63,16 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # still run, so the other tasks are graded.
 c.Execute.timeout = 30
 c.Execute.interrupt_on_timeout = True
+# After the interrupt, nbclient waits ``iopub_timeout`` seconds for the cell's last output. nbgrader's
+# default is to abort the whole notebook when that wait runs out (a loaded machine is enough): instead,
+# keep going, so that the timed-out cell scores 0 and the cells after it are still graded.
+c.Execute.raise_on_iopub_timeout = False
+c.Execute.iopub_timeout = 10
 # Keep a runaway print loop from producing a multi-megabyte feedback file.
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
 # A learner who deletes a test cell does not skip it: nbgrader puts the instructor's cell back.
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback must never show hidden tests (nbgrader's default feedback does).
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback must never show hidden tests (nbgrader's default feedback does), nor quote them in a traceback.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTestTracebacks, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -32,10 +32,14 @@ def _as_ids(ids: IdsLike, vocab_size: int, *, min_len: int = 1, what: str = "ids
         t = ids.to(dtype=torch.long, device="cpu")
     else:
         ids = list(ids)
-        for i in ids:
-            if isinstance(i, bool) or not isinstance(i, int):
-                raise ValueError(f"{what} must be integer token ids, got {i!r} ({type(i).__name__}).")
-        t = torch.tensor(ids, dtype=torch.long)
+        try:
+            t = torch.tensor(ids) if ids else torch.zeros(0, dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"{what} must be a flat sequence of integer token ids ({exc}).") from None
+        if t.dtype in (torch.bool, torch.uint8) or t.is_floating_point() or t.is_complex() or t.dim() != 1:
+            bad = next((i for i in ids if isinstance(i, bool) or not isinstance(i, int)), ids[0])
+            raise ValueError(f"{what} must be integer token ids, got {bad!r} ({type(bad).__name__}).")
+        t = t.long()
     if t.numel() < min_len:
         need = "at least one token id" if min_len == 1 else f"at least {min_len} token ids (one (previous, next) pair)"
         raise ValueError(f"{what} is too short: got {t.numel()} token id(s), need {need}.")
@@ -46,9 +50,16 @@ def _as_ids(ids: IdsLike, vocab_size: int, *, min_len: int = 1, what: str = "ids
     return t
 
 
+# A bigram table has V * V entries: fine for characters (65 * 65), 10 GB for GPT-2's 50,257 tokens.
+MAX_VOCAB_SIZE = 8192
+
+
 def _check_vocab_size(vocab_size: int) -> None:
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
         raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}.")
+    if vocab_size > MAX_VOCAB_SIZE:
+        raise ValueError(f"a bigram table over {vocab_size:,} tokens would hold {vocab_size**2:,} numbers "
+                         f"(more than {MAX_VOCAB_SIZE:,}^2); use a small vocabulary such as a CharTokenizer's.")
 
 
 def count_bigrams_loop(ids: IdsLike, vocab_size: int) -> torch.Tensor:
@@ -142,6 +153,7 @@ class BigramModel:
     def __init__(self, counts: torch.Tensor, smoothing: float = 1.0) -> None:
         if counts.dim() != 2 or counts.size(0) != counts.size(1):
             raise ValueError(f"counts must be a square (V, V) table, got shape {tuple(counts.shape)}.")
+        _check_vocab_size(counts.size(0))
         if counts.is_floating_point() and not bool(torch.isfinite(counts).all()):
             raise ValueError("counts must be finite.")
         if bool((counts < 0).any()):

@@ -313,6 +313,14 @@ class BPETokenizer(Tokenizer):
                   f"tokens occurs twice any more (vocab_size is {self.vocab_size}).")
         return history
 
+    def train_teaching(self, text: str, vocab_size: int, *, verbose: bool = False) -> list[MergeRecord]:
+        """``train`` with the naive loop that recounts every pair after every merge."""
+        return self.train(text, vocab_size, method="teaching", verbose=verbose)
+
+    def train_fast(self, text: str, vocab_size: int, *, verbose: bool = False) -> list[MergeRecord]:
+        """``train`` with incrementally updated pair counts (same merges, much faster on long texts)."""
+        return self.train(text, vocab_size, method="fast", verbose=verbose)
+
 
 # ---------------------------------------------------------------------------------------------------------
 # The two trainers. Both take the distinct chunks (as lists of ids) and how often each occurs.

@@ -141,7 +141,11 @@ def tiktoken_cache_has_gpt2() -> bool:
 
 
 def build_gpt2_encoding(files: GPT2Files) -> tiktoken.Encoding:
-    """Build tiktoken's ``gpt2`` encoding from local files (the same ranks, pattern and special token)."""
+    """Build tiktoken's ``gpt2`` encoding from local files (the same ranks, pattern and special token).
+
+    tiktoken's loader copies any file it reads into its cache folder (keyed by the file's path), so a
+    copy of both files lands there too.
+    """
     import tiktoken
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
     from tiktoken_ext.openai_public import r50k_pat_str

@@ -12,6 +12,12 @@ It is the BPE of ``gpt2ref.bpe`` with three differences, all of which this modul
    refuses text that contains it unless told what to do (``allowed_special`` / ``disallowed_special``).
 
 The result is checked token for token against tiktoken's ``gpt2`` encoding in the tests.
+
+One known difference, which comes from the regex engines and not from BPE: what counts as a letter
+(``\\p{L}``) or a digit (``\\p{N}``) depends on the Unicode version of the engine's tables. The ``regex``
+module (2026.11) knows letters that tiktoken's Rust tables do not (17,480 code points that were still
+unassigned in Unicode 14, e.g. U+0558), so a text containing those may be split, and then encoded,
+differently. Every code point assigned in Python 3.11's Unicode database (Unicode 14) encodes identically.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ __all__ = [
     "check_true",
     "fresh_module",
     "reference_disabled",
+    "using_reference",
 ]
 
 
@@ -124,9 +125,8 @@ def check_close(
 
 def check_equal(name: str, got: Any, expected: Any, hint: str | None = None) -> None:
     """Check exact equality of plain values (ints, strings, lists, dicts, tuples) or integer tensors."""
-    import torch
-
-    if isinstance(expected, torch.Tensor) or isinstance(got, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor can only exist if torch was imported: do not import it here
+    if torch is not None and (isinstance(expected, torch.Tensor) or isinstance(got, torch.Tensor)):
         check_close(name, got, expected, atol=0, rtol=0, hint=hint)
         return
     if type(got) is not type(expected) and not (
@@ -279,6 +279,31 @@ def check_not_reference(
         namespaces.append(globals_)
     with reference_disabled(mod, names, namespaces):
         call()
+
+
+@contextlib.contextmanager
+def using_reference(
+    namespace: dict[str, Any], module: str | types.ModuleType, names: Sequence[str]
+) -> Iterator[None]:
+    """Within the block, ``namespace[name]`` is the reference's ``name`` for each of ``names``.
+
+    A test cell passes its ``globals()`` so that the function under test, which calls the learner's
+    helpers from earlier tasks, runs with correct helpers instead: each task is graded on its own and a
+    mistake in an earlier task does not cost points twice.
+    """
+    mod = _module(module)
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in names}
+    try:
+        for name in names:
+            namespace[name] = getattr(mod, name)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
 
 
 def fresh_module(name: str) -> types.ModuleType:

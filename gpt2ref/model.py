@@ -131,11 +131,17 @@ class GPT(nn.Module):
         # Weight tying: the output head reuses the token table, so a token's input vector and its
         # output "score direction" are one and the same (saves 38.6M parameters in GPT-2 small).
         self.transformer.wte.weight = self.lm_head.weight
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """GPT-2's random initialisation (skipped on the "meta" device, whose tensors hold no values)."""
+        if self.lm_head.weight.is_meta:
+            return
         self.apply(self._init_weights)
         # GPT-2: scale the layers that write into the residual stream by 1/sqrt(number of such layers)
         for name, param in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -21,40 +21,40 @@ class TrainConfig:
     tokenizer: str = "char"  # "char" (65 characters) or "gpt2" (GPT-2's 50,257 BPE tokens)
     # model (ignored, except block_size and dropout, when starting from pretrained GPT-2 weights)
     init: str = "scratch"  # "scratch" (random weights) or a pretrained GPT-2: "gpt2", "gpt2-medium", ...
-    n_layer: int = 6
-    n_head: int = 6
-    n_embd: int = 384
+    n_layer: int = 6  # transformer blocks
+    n_head: int = 6  # attention heads per block
+    n_embd: int = 384  # width of the residual stream
     block_size: int = 256  # context length T of the training windows
-    dropout: float = 0.0
-    bias: bool = False
+    dropout: float = 0.0  # dropout probability while training (0.2 for the small char model)
+    bias: bool = False  # biases in Linear layers and LayerNorms (GPT-2 has them)
     # batch: batch_size * gradient_accumulation_steps * world_size sequences per optimizer step
     batch_size: int = 64  # micro-batch per process
-    gradient_accumulation_steps: int = 1  # per process
+    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step, per process
     # AdamW and the learning-rate schedule
     learning_rate: float = 1e-3  # peak, reached after warmup
     min_lr: float = 1e-4  # floor at the end of the cosine decay
     weight_decay: float = 0.1  # on matrices and embeddings only
-    beta1: float = 0.9
-    beta2: float = 0.99
+    beta1: float = 0.9  # AdamW's momentum coefficient
+    beta2: float = 0.99  # AdamW's second-moment coefficient (0.99 for small batches, 0.95 for GPT-2)
     grad_clip: float = 1.0  # clip the gradient's global norm to this; 0 disables
-    decay_lr: bool = True  # False: constant learning_rate
-    warmup_iters: int = 100
-    lr_decay_iters: int | None = None  # None: decay over max_iters
-    max_iters: int = 5000
+    decay_lr: bool = True  # warmup + cosine decay; off: constant learning_rate
+    warmup_iters: int = 100  # steps of linear warmup
+    lr_decay_iters: int | None = None  # step where the decay reaches min_lr (none: max_iters)
+    max_iters: int = 5000  # optimizer steps in the whole run
     # evaluation, logging, checkpoints
-    eval_interval: int = 250
+    eval_interval: int = 250  # estimate train and val loss every this many steps
     eval_iters: int = 200  # batches per loss estimate
-    log_interval: int = 10
-    checkpoint_interval: int = 250  # also saved at the end and on Ctrl-C
-    out_dir: str = "out"
+    log_interval: int = 10  # log loss, lr and throughput every this many steps
+    checkpoint_interval: int = 250  # save ckpt.pt every this many steps (also at the end and on Ctrl-C)
+    out_dir: str = "out"  # folder for ckpt.pt, log.csv, loss.png, sample.txt
     resume: bool = False  # continue from out_dir/ckpt.pt
     sample_tokens: int = 300  # length of the text sample printed at the end (0: none)
-    sample_prompt: str = "\n"
+    sample_prompt: str = "\n"  # prompt of the final sample
     # system
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     dtype: str = "auto"  # "auto" (bf16 on CUDA, fp16 on old CUDA, fp32 elsewhere), "float32", "bfloat16", "float16"
     compile: bool = False  # torch.compile the model
-    seed: int = 1337
+    seed: int = 1337  # seeds the weights, the batches and dropout
     progress: bool = True  # tqdm progress bar
 
     def __post_init__(self) -> None:

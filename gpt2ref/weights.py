@@ -28,8 +28,8 @@ import torch
 
 from gpt2ref.model import GPT, GPTConfig
 
-CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-MASK_BUFFERS = ("attn.bias", "attn.masked_bias")  # the causal mask, stored as buffers by older transformers
+CONV1D_WEIGHTS = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
+MASK_BUFFERS = (".attn.bias", ".attn.masked_bias")  # the causal mask, stored as buffers by older transformers
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")  # torch.compile and DistributedDataParallel
 GPT2_HEADS = {768: 12, 1024: 16, 1280: 20, 1600: 25}  # n_embd -> n_head in the released GPT-2 family
 HUB_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
@@ -255,7 +255,7 @@ def load_hf_folder(path: str | os.PathLike[str]) -> GPT:
     return from_hf_state_dict_to_model(_read_folder_weights(folder), config, source=str(folder))
 
 
-def _hub_folder(name: str, local_files_only: bool) -> Path | None:
+def _hub_folder(name: str, local_files_only: bool, cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
     """The local folder of hub model ``name`` (downloaded only if ``local_files_only`` is False), or None."""
     try:
         from huggingface_hub import snapshot_download
@@ -267,6 +267,7 @@ def _hub_folder(name: str, local_files_only: bool) -> Path | None:
             folder = snapshot_download(
                 repo,
                 local_files_only=local_files_only,
+                cache_dir=cache_dir,
                 allow_patterns=["config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"],
             )
         except Exception:  # not cached, offline, unknown name: try the next candidate
@@ -281,11 +282,12 @@ def from_pretrained(
     *,
     config: GPTConfig | None = None,
     local_files_only: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> GPT:
     """Load GPT-2 weights from a ``GPT2LMHeadModel``, a HF state dict, a saved folder or a hub name.
 
-    Hub names ("gpt2", "openai-community/gpt2-medium", ...) are looked up in the Hugging Face cache;
-    pass ``local_files_only=False`` to allow a download.
+    Hub names ("gpt2", "openai-community/gpt2-medium", ...) are looked up in the Hugging Face cache
+    (``cache_dir``, default the standard one); pass ``local_files_only=False`` to allow a download.
     """
     if hasattr(source, "state_dict") and hasattr(source, "config"):
         return from_hf_model(source)
@@ -294,7 +296,7 @@ def from_pretrained(
     path = Path(source).expanduser()
     if path.is_dir():
         return load_hf_folder(path)
-    folder = _hub_folder(str(source), local_files_only)
+    folder = _hub_folder(str(source), local_files_only, cache_dir)
     if folder is None:
         where = "in the local Hugging Face cache" if local_files_only else "on the Hugging Face hub"
         hint = " (pass local_files_only=False to download it)" if local_files_only else ""
@@ -302,11 +304,17 @@ def from_pretrained(
     return load_hf_folder(folder)
 
 
-def load_pretrained_gpt2(name_or_path: str | os.PathLike[str] | None = None, *, allow_download: bool = False) -> GPT | None:
+def load_pretrained_gpt2(
+    name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    allow_download: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> GPT | None:
     """OpenAI's GPT-2 if it is available locally, else None (never waits on the network unless allowed).
 
     Looks at ``name_or_path`` (a folder or hub name, default "gpt2"), then the folder in
-    ``$GPT2REF_HF_GPT2``, then the Hugging Face cache. A folder that exists but is broken raises WeightsError.
+    ``$GPT2REF_HF_GPT2``, then the Hugging Face cache (``cache_dir``, default the standard one).
+    A folder that exists but is broken raises WeightsError.
     """
     env = os.environ.get(PRETRAINED_ENV)
     if name_or_path is not None and Path(name_or_path).expanduser().is_dir():
@@ -316,9 +324,9 @@ def load_pretrained_gpt2(name_or_path: str | os.PathLike[str] | None = None, *, 
             raise WeightsError(f"${PRETRAINED_ENV} points to {env!r}, which is not a folder")
         return load_hf_folder(env)
     name = "gpt2" if name_or_path is None else str(name_or_path)
-    folder = _hub_folder(name, local_files_only=True)
+    folder = _hub_folder(name, local_files_only=True, cache_dir=cache_dir)
     if folder is None and allow_download:
-        folder = _hub_folder(name, local_files_only=False)
+        folder = _hub_folder(name, local_files_only=False, cache_dir=cache_dir)
     return None if folder is None else load_hf_folder(folder)
 
 

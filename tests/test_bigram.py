@@ -65,9 +65,18 @@ def test_counting_rejects_empty_input_and_ids_outside_the_vocabulary(bad):
         count_bigrams(bad, 5)
 
 
+def test_a_vocabulary_too_big_for_a_v_by_v_table_is_refused_before_allocating_it():
+    with pytest.raises(ValueError, match="use a small vocabulary"):
+        count_bigrams([0, 1], 50257)
+    with pytest.raises(ValueError, match="use a small vocabulary"):
+        BigramModel.uniform(50257)
+
+
 def test_counting_rejects_float_and_2d_inputs():
     with pytest.raises(ValueError, match="integer token ids"):
         count_bigrams(torch.tensor([0.0, 1.0]), 5)
+    with pytest.raises(ValueError, match="integer token ids"):
+        count_bigrams([0, 1.5], 5)
     with pytest.raises(ValueError, match="1-D"):
         count_bigrams(torch.zeros(2, 3, dtype=torch.long), 5)
     with pytest.raises(ValueError, match="vocab_size"):
@@ -163,7 +172,7 @@ def test_cross_entropy_checks_shapes_and_targets():
         cross_entropy(torch.full((1, 3), 1 / 3), torch.tensor([3]))
 
 
-@pytest.mark.parametrize("V", [2, 65, 50257])
+@pytest.mark.parametrize("V", [2, 65, 1000])
 def test_the_uniform_model_has_perplexity_equal_to_the_vocabulary_size(V):
     g = torch.Generator().manual_seed(V)
     text_ids = torch.randint(0, V, (1000,), generator=g)
@@ -220,9 +229,9 @@ def test_generation_only_makes_pairs_seen_in_training_when_unsmoothed(tok, ids):
 def test_generated_tokens_follow_the_model_distribution():
     probs = torch.tensor([[0.0, 0.8, 0.2], [0.0, 0.8, 0.2], [0.0, 0.8, 0.2]])
     model = BigramModel(probs, smoothing=0.0)  # float "counts" are allowed: each row holds the weights
-    out = model.generate(0, 20_000, generator=torch.Generator().manual_seed(0))
-    share_of_1 = sum(1 for i in out[1:] if i == 1) / 20_000
-    assert share_of_1 == pytest.approx(0.8, abs=0.02)
+    out = model.generate(0, 5_000, generator=torch.Generator().manual_seed(0))
+    share_of_1 = sum(1 for i in out[1:] if i == 1) / 5_000
+    assert share_of_1 == pytest.approx(0.8, abs=0.03)
     assert 0 not in out[1:]
 
 

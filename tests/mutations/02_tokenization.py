@@ -1,0 +1,58 @@
+"""Mutation bank of assignment 02_tokenization: classic tokenizer bugs, each of which must cost the points
+of its own task and only those (tests/test_nbgrader_mutants.py grades them all in one nbgrader run).
+
+Each entry: (name, solution cell id, snippet of the solution, buggy replacement, test cells that must lose
+points). The snippet must occur exactly once in the cell (BEGIN/END SOLUTION lines are removed first).
+"""
+
+MUTANTS = [
+    ("alphabet_in_first_seen_order", "char_tokenizer",
+     "return cls(sorted(set(text)))",
+     "return cls(list(dict.fromkeys(text)))",
+     {"test_char_tokenizer"}),
+    ("unknown_character_silently_skipped", "char_tokenizer",
+     """                raise ValueError(f"character {c!r} is not in the alphabet")\n""",
+     "                continue\n",
+     {"test_char_tokenizer"}),
+    ("pairs_counted_two_at_a_time", "get_pair_counts",
+     "for pair in zip(ids, ids[1:]):",
+     "for pair in zip(ids[::2], ids[1::2]):",
+     {"test_get_pair_counts"}),
+    ("graded_function_imported_from_gpt2ref", "get_pair_counts",
+     "def get_pair_counts(ids, counts=None):",
+     "from gpt2ref.bpe import get_pair_counts\n\n\ndef _my_get_pair_counts(ids, counts=None):",
+     {"test_get_pair_counts"}),
+    ("overlapping_occurrences_merged", "merge_pair",
+     "            i += 2",
+     "            i += 1",
+     {"test_merge_pair"}),
+    ("pair_at_the_end_not_merged", "merge_pair",
+     "if i + 1 < len(ids) and",
+     "if i + 2 < len(ids) and",
+     {"test_merge_pair"}),
+    ("wrapper_around_the_reference", "merge_pair",
+     "def merge_pair(ids, pair, new_id):",
+     "from gpt2ref.bpe import merge_pair as _ref_merge\n\n\ndef merge_pair(ids, pair, new_id):\n"
+     "    return _ref_merge(ids, pair, new_id)\n\n\ndef _unused(ids, pair, new_id):",
+     {"test_merge_pair"}),
+    ("tie_broken_by_dictionary_order", "most_frequent_pair",
+     "return min(counts, key=lambda pair: (-counts[pair], pair))",
+     "return max(counts, key=counts.get)",
+     {"test_most_frequent_pair"}),
+    ("new_ids_start_at_255", "train_bpe",
+     "for new_id in range(256, vocab_size):",
+     "for new_id in range(255, vocab_size - 1):",
+     {"test_train_bpe"}),
+    ("no_early_stop_on_single_pairs", "train_bpe",
+     "        if counts[pair] < 2:\n            break\n",
+     "",
+     {"test_train_bpe"}),
+    ("merges_applied_in_text_order", "bpe_encode_decode",
+     """pair = min(pairs, key=lambda p: merges.get(p, float("inf")))""",
+     "pair = next((p for p in zip(ids, ids[1:]) if p in merges), (None, None))",
+     {"test_bpe_encode_decode"}),
+    ("strict_utf8_decoding", "bpe_encode_decode",
+     """.decode("utf-8", errors="replace")""",
+     """.decode("utf-8")""",
+     {"test_bpe_encode_decode"}),
+]

@@ -1,0 +1,87 @@
+"""`make lab`: JupyterLab starts on the course with nbgrader's extension and a working formgrader."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.read().decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on 127.0.0.1, started as `make lab` starts it, on a copy of the course.
+
+    The copy keeps the formgrader's gradebook out of the working tree.
+    """
+    course = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder, course / folder)
+    port, token = _free_port(), "course-test-token"
+    runtime = tmp_path_factory.mktemp("jupyter-runtime")
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--notebook-dir={course}", "--allow-root"],
+        cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            _get(f"{base}/api/status?token={token}")
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"jupyter lab exited: {process.stderr.read()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("jupyter lab did not answer within 90 s")
+    yield base, token
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_lab_loads_nbgrader_extension(lab):
+    base, token = lab
+    status, page = _get(f"{base}/lab?token={token}")
+    assert status == 200
+    assert "@jupyter/nbgrader" in page, "the nbgrader JupyterLab extension is not loaded"
+
+
+def test_formgrader_serves_the_course_assignments(lab):
+    base, token = lab
+    status, page = _get(f"{base}/formgrader?token={token}")
+    assert status == 200 and "nbgrader" in page.lower()
+    status, body = _get(f"{base}/formgrader/api/assignments?token={token}")
+    assert status == 200
+    names = {a["name"] for a in json.loads(body)}
+    released = {p.name for p in (ROOT / "exercises").iterdir() if p.is_dir()}
+    assert len(released) == 8, f"exercises/ holds {sorted(released)}: one assignment per chapter expected"
+    assert released and released <= names, f"formgrader lists {sorted(names)}, released {sorted(released)}"

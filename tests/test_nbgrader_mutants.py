@@ -1,0 +1,76 @@
+"""The autograder tells right from wrong: every buggy variant in the mutation bank (tests/mutations/) loses
+the points of its own task and only those. All the mutants of one assignment are graded in ONE
+``nbgrader autograde`` call, each as a student of its own, next to the unmodified solution.
+"""
+
+from __future__ import annotations
+
+import pytest
+from nbgrader_helpers import (
+    MUTATIONS,
+    assignments,
+    grade_cells,
+    load_mutants,
+    make_course,
+    nbgrader,
+    scores,
+    student_notebook,
+    submit,
+)
+
+pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
+
+BANKS = [a for a in assignments() if (MUTATIONS / f"{a}.py").exists()]
+CASES = [(a, m) for a in BANKS for m in load_mutants(a)]
+
+
+class Graded:
+    """One course for the module; each assignment is autograded the first time a test asks for it."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.results = {}
+
+    def __call__(self, assignment):
+        if assignment not in self.results:
+            make_course(self.folder, [assignment])
+            submit(self.folder, "solution", assignment, student_notebook(self.folder, assignment))
+            for mutant in load_mutants(assignment):
+                submit(self.folder, mutant.name, assignment, student_notebook(self.folder, assignment, mutant))
+            run = nbgrader(self.folder, "autograde", assignment)
+            self.results[assignment] = (scores(self.folder, assignment), run)
+        return self.results[assignment]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    return Graded(tmp_path_factory.mktemp("mutants"))
+
+
+def test_every_assignment_has_a_bank_of_at_least_three_mutants():
+    assert BANKS == assignments()
+    for assignment in BANKS:
+        mutants = load_mutants(assignment)
+        assert len(mutants) >= 3, assignment
+        assert len({m.name for m in mutants}) == len(mutants), "mutant names are student ids: keep them unique"
+        cells = set(grade_cells(assignment))
+        for mutant in mutants:
+            assert mutant.loses and mutant.loses <= cells, f"{mutant.name}: unknown test cells {mutant.loses - cells}"
+
+
+@pytest.mark.parametrize("assignment", BANKS)
+def test_the_solution_graded_with_its_mutants_earns_full_marks(graded, assignment):
+    got, run = graded(assignment)
+    assert got["solution"] == {c: (p, p) for c, p in grade_cells(assignment).items()}, run.stderr[-3000:]
+
+
+@pytest.mark.parametrize(("assignment", "mutant"), CASES, ids=[f"{a}-{m.name}" for a, m in CASES])
+def test_a_mutant_loses_the_points_of_its_own_task_and_only_those(graded, assignment, mutant):
+    got, run = graded(assignment)
+    assert mutant.name in got, f"nbgrader did not grade {mutant.name}:\n{run.stderr[-3000:]}"
+    lost = {cell for cell, (score, points) in got[mutant.name].items() if score < points}
+    assert lost == set(mutant.loses), (
+        f"{mutant.name} should lose {sorted(mutant.loses)} but lost {sorted(lost)}: "
+        + ("the bug is not caught" if not lost else "check the tests' independence"))
+    for cell in mutant.loses:
+        assert got[mutant.name][cell][0] == 0, "a test cell scores all or nothing"
