@@ -8,35 +8,43 @@ for the grading workflow.
 
 import re
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
 
 
-class HideHiddenTestTracebacks(Preprocessor):
-    """Feedback: shorten the traceback of a test cell whose failure lies in its hidden tests.
+class HideHiddenTestTracebacks(NbGraderPreprocessor):
+    """Feedback: remove the lines of hidden tests that a traceback quotes.
 
-    ClearHiddenTests removes the hidden tests from the cell's source, but IPython's traceback quotes the
-    failing lines. For such a cell only the last line (``AssertionError: <message>``) is kept: the
-    message of the course's checks says what was expected, without showing the test code.
+    ClearHiddenTests removes the hidden tests from a test cell's source, but IPython's traceback quotes
+    the lines around the failing one, hidden ones included. Those lines are dropped (the message of the
+    course's checks, ``AssertionError: <what was expected>``, stays), and a note says why.
     """
 
     hidden = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
     ansi = re.compile(r"\x1b\[[0-9;]*m")
+    numbered = re.compile(r"^\s*(?:-*>)?\s*\d+\s(.*)$")  # "      5 code" or "----> 5 code"
+
+    def _is_hidden(self, line, hidden_lines):
+        match = self.numbered.match(self.ansi.sub("", line))
+        return bool(match) and (match.group(1).strip() in hidden_lines or "HIDDEN TESTS" in match.group(1))
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or "### BEGIN HIDDEN TESTS" not in cell.source:
             return cell, resources
-        hidden_lines = {line.strip() for block in self.hidden.findall(cell.source) for line in block.splitlines()
-                        if len(line.strip()) > 3}
+        hidden_lines = {line.strip() for block in self.hidden.findall(cell.source)
+                        for line in block.splitlines() if line.strip()}
         for output in cell.get("outputs", []):
             if output.output_type != "error":
                 continue
-            text = self.ansi.sub("", "\n".join(output.traceback))
-            if any(line in text for line in hidden_lines):
-                output.traceback = [
-                    f"{output.ename}: {output.evalue}",
-                    "(the failing check is one of the hidden tests, so its code is not shown)",
-                ]
+            kept, dropped = [], False
+            for entry in output.traceback:
+                lines = entry.split("\n")
+                visible = [line for line in lines if not self._is_hidden(line, hidden_lines)]
+                dropped |= len(visible) < len(lines)
+                kept.append("\n".join(visible))
+            if dropped:
+                kept.insert(-1, "(lines of hidden tests are not shown)")
+            output.traceback = kept
         return cell, resources
 
 

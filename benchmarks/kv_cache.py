@@ -6,6 +6,7 @@ from the same random GPT-2-shaped model and must produce the same tokens.
 
     .venv/bin/python benchmarks/kv_cache.py            # GPT-2 small shape (12 layers, 768 wide), 256 tokens
     .venv/bin/python benchmarks/kv_cache.py --quick    # a small model, for a fast check
+    .venv/bin/python benchmarks/kv_cache.py --threads 1  # when other jobs share the CPU
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new-tokens", type=int, default=256, help="tokens to generate (default 256)")
     parser.add_argument("--prompt-len", type=int, default=16, help="prompt length in tokens (default 16)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: its choice)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)  # on a busy shared machine, 1 thread avoids oversubscription
 
     if args.quick:
         config = GPTConfig(n_layer=4, n_head=4, n_embd=256)

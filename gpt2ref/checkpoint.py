@@ -99,7 +99,7 @@ def make_checkpoint(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         "batch_generator": batch_state,
         "data": data,
         "history": history,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a plain str: TorchVersion is not weights_only-loadable
     }
 
 

@@ -154,15 +154,22 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, kv_cache: KVCache | None = None
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        last_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Next-token logits (B, T, V) for token ids ``idx`` (B, T), and the mean cross-entropy if ``targets`` given.
 
         Targets equal to -1 are ignored. With ``kv_cache``, ``idx`` holds only the new tokens and the
-        cached ones are attended to as well.
+        cached ones are attended to as well. ``last_only`` computes the logits of the last position
+        only, (B, 1, V): all that generation needs, and the output head is the costliest layer.
         """
         if idx.dim() != 2:
             raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}; add a batch dimension with idx[None]")
+        if targets is not None and last_only:
+            raise ValueError("a loss needs the logits of every position: do not combine targets with last_only")
         B, T = idx.size()
         start = 0 if kv_cache is None else kv_cache.pos  # positions already in the cache
         if start + T > self.config.block_size:
@@ -176,7 +183,9 @@ class GPT(nn.Module):
         for block in self.transformer.h:
             x = block(x, kv_cache=kv_cache)  # (B, T, C)
         x = self.transformer.ln_f(x)  # (B, T, C)
-        logits = self.lm_head(x)  # (B, T, V)
+        if last_only:
+            x = x[:, -1:, :]  # (B, 1, C)
+        logits = self.lm_head(x)  # (B, T, V), or (B, 1, V) with last_only
         if kv_cache is not None:
             kv_cache.advance(T)
 
@@ -184,6 +193,13 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
+
+    @classmethod
+    def from_pretrained(cls, source: Any, **kwargs: Any) -> GPT:
+        """GPT-2 with released or saved weights; see :func:`gpt2ref.weights.from_pretrained` for the sources."""
+        from gpt2ref.weights import from_pretrained  # weights.py imports this module
+
+        return from_pretrained(source, **kwargs)
 
     def hidden_states(self, idx: torch.Tensor) -> list[torch.Tensor]:
         """The residual stream (B, T, C) at each depth, as Hugging Face's ``output_hidden_states`` gives it.

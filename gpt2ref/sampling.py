@@ -105,25 +105,29 @@ def next_token_logits(model: GPT, seq: torch.Tensor, cache: KVCache | None) -> t
     """
     block_size = model.config.block_size
     if cache is not None and seq.size(1) <= block_size:
-        logits, _ = model(seq[:, cache.pos :], kv_cache=cache)  # (B, new, V)
+        logits, _ = model(seq[:, cache.pos :], kv_cache=cache, last_only=True)  # (B, 1, V)
     else:
-        logits, _ = model(seq[:, -block_size:])  # crop to the context window: (B, <= block_size, V)
+        logits, _ = model(seq[:, -block_size:], last_only=True)  # crop to the context window: (B, 1, V)
     return logits[:, -1, :]  # (B, V)
 
 
-def _generate_steps(
+def generate_tokens(
     model: GPT,
     idx: torch.Tensor,
     max_new_tokens: int,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    greedy: bool,
-    generator: torch.Generator | None,
-    stop_token: int | None,
-    use_cache: bool,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+    stop_token: int | None = None,
+    use_cache: bool = True,
 ) -> Iterator[torch.Tensor]:
-    """Yield the new tokens (B, 1) one step at a time; the model runs in eval mode without gradients."""
+    """The generation loop: yield each new token (B, 1) as soon as it is chosen.
+
+    Arguments as for :func:`generate`. The model runs in eval mode (no dropout) without gradients;
+    its training/eval mode is restored afterwards.
+    """
     _check_arguments(max_new_tokens, temperature, top_k, top_p, greedy)
     if idx.dim() != 2 or idx.size(1) == 0:
         raise ValueError(f"idx must be a (B, T) tensor of token ids with T >= 1, got shape {tuple(idx.shape)}")
@@ -168,7 +172,7 @@ def generate(
     first are padded with it). Pass a seeded ``generator`` for reproducible sampling.
     """
     new_tokens = list(
-        _generate_steps(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, generator, stop_token, use_cache)
+        generate_tokens(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, generator, stop_token, use_cache)
     )
     return torch.cat([idx, *new_tokens], dim=1)
 
@@ -194,5 +198,5 @@ def stream(
     if idx.dim() != 2 or idx.size(0) != 1:
         raise ValueError(f"stream continues a single sequence, (T,) or (1, T); got shape {tuple(idx.shape)}. Use generate for batches")
     _check_arguments(max_new_tokens, temperature, top_k, top_p, greedy)  # fail now, not at the first next()
-    steps = _generate_steps(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, generator, stop_token, use_cache)
+    steps = generate_tokens(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, generator, stop_token, use_cache)
     return (int(next_id.item()) for next_id in steps)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,8 @@ def run_selfcheck(path: str | Path, timeout: int = 60, kernel_name: str | None =
         resources={"metadata": {"path": str(path.parent.resolve())}},
         on_cell_executed=record,
     )
-    client.execute()
+    # The kernel's own stderr (connection warnings) is noise for a learner; cell output comes over IOPub.
+    client.execute(stderr=subprocess.DEVNULL)
     tests: list[CellResult] = []
     task_errors: list[tuple[str, str]] = []
     for index, cell in enumerate(nb.cells):

@@ -147,6 +147,16 @@ def test_the_loss_is_the_mean_cross_entropy_and_ignores_minus_one():
     assert torch.allclose(partial, F.cross_entropy(logits[:, 4:].reshape(-1, 97), targets[:, 4:].reshape(-1)))
 
 
+def test_last_only_gives_just_the_final_positions_logits():
+    model = tiny().eval()
+    idx = torch.randint(0, 97, (2, 9))
+    last, _ = model(idx, last_only=True)
+    assert last.shape == (2, 1, 97)
+    assert torch.allclose(last, model(idx)[0][:, -1:], atol=1e-6)
+    with pytest.raises(ValueError, match="last_only"):
+        model(idx, idx, last_only=True)
+
+
 def test_a_sequence_longer_than_the_context_window_is_a_clear_error():
     model = tiny()
     with pytest.raises(ValueError, match="block_size.*16.*crop"):

@@ -21,7 +21,11 @@ from nbgrader_helpers import (
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 
 BANKS = [a for a in assignments() if (MUTATIONS / f"{a}.py").exists()]
-CASES = [(a, m) for a in BANKS for m in load_mutants(a)]
+# With pytest-xdist (--dist loadgroup), all the tests of one assignment run on one worker: its single
+# autograde run is shared by them, and different assignments are graded in parallel.
+BANK_PARAMS = [pytest.param(a, marks=pytest.mark.xdist_group(f"mutants-{a}")) for a in BANKS]
+CASES = [pytest.param(a, m, id=f"{a}-{m.name}", marks=pytest.mark.xdist_group(f"mutants-{a}"))
+         for a in BANKS for m in load_mutants(a)]
 
 
 class Graded:
@@ -58,13 +62,13 @@ def test_every_assignment_has_a_bank_of_at_least_three_mutants():
             assert mutant.loses and mutant.loses <= cells, f"{mutant.name}: unknown test cells {mutant.loses - cells}"
 
 
-@pytest.mark.parametrize("assignment", BANKS)
+@pytest.mark.parametrize("assignment", BANK_PARAMS)
 def test_the_solution_graded_with_its_mutants_earns_full_marks(graded, assignment):
     got, run = graded(assignment)
     assert got["solution"] == {c: (p, p) for c, p in grade_cells(assignment).items()}, run.stderr[-3000:]
 
 
-@pytest.mark.parametrize(("assignment", "mutant"), CASES, ids=[f"{a}-{m.name}" for a, m in CASES])
+@pytest.mark.parametrize(("assignment", "mutant"), CASES)
 def test_a_mutant_loses_the_points_of_its_own_task_and_only_those(graded, assignment, mutant):
     got, run = graded(assignment)
     assert mutant.name in got, f"nbgrader did not grade {mutant.name}:\n{run.stderr[-3000:]}"

@@ -28,23 +28,34 @@ from nbgrader_helpers import (
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 
 ASSIGNMENTS = assignments()
+# With pytest-xdist (--dist loadgroup), the tests of one assignment share a worker and its autograde run.
+GROUPED = [pytest.param(a, marks=pytest.mark.xdist_group(f"roundtrip-{a}")) for a in ASSIGNMENTS]
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 VOLATILE_CELL_KEYS = {"execution_count", "outputs"}
 
 
+class RoundTrip:
+    """One course for the module; each assignment is released, its solved and untouched submissions
+    autograded (one nbgrader call) and their feedback generated the first time a test asks for it."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.runs = {}
+
+    def __call__(self, assignment):
+        if assignment not in self.runs:
+            make_course(self.folder, [assignment])
+            submit(self.folder, "solved", assignment, student_notebook(self.folder, assignment))
+            submit(self.folder, "untouched", assignment, student_notebook(self.folder, assignment, blank=True))
+            self.runs[assignment] = (nbgrader(self.folder, "autograde", assignment),
+                                     nbgrader(self.folder, "generate_feedback", assignment))
+        return self.folder, self.runs[assignment]
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """One course for the module: every assignment released, a solved and an untouched submission each,
-    autograded (one nbgrader call per assignment) and with feedback generated."""
-    folder = make_course(tmp_path_factory.mktemp("roundtrip"))
-    runs = {}
-    for name in ASSIGNMENTS:
-        submit(folder, "solved", name, student_notebook(folder, name))
-        submit(folder, "untouched", name, student_notebook(folder, name, blank=True))
-        runs[name] = nbgrader(folder, "autograde", name)
-        runs[name, "feedback"] = nbgrader(folder, "generate_feedback", name)
-    return folder, runs
+    return RoundTrip(tmp_path_factory.mktemp("roundtrip"))
 
 
 def _cells(nb: dict) -> list[dict]:
@@ -52,16 +63,13 @@ def _cells(nb: dict) -> list[dict]:
 
 
 def _secret_lines(assignment: str, pattern: re.Pattern) -> set[str]:
-    """Distinctive lines of the solution regions (or hidden tests) of an instructor notebook: lines that
-    appear nowhere else in the notebook, so finding one in a release means it leaked."""
+    """Distinctive lines of the solution regions (or hidden tests) of an instructor notebook: lines found
+    nowhere else in the notebook (the instructions may quote a formula), so one in a release is a leak."""
     nb = nbformat.read(ROOT / "solutions" / assignment / f"{notebook_name(assignment)}.ipynb", as_version=4)
-    secret, public = set(), set()
-    for cell in nb.cells:
-        regions = pattern.findall(cell.source)
-        for region in regions:
-            secret.update(line.strip() for line in region.splitlines())
-        public.update(line.strip() for line in pattern.sub("", cell.source).splitlines())
-    return {line for line in secret - public if len(line) >= 12 and not line.startswith("#")}
+    secret = {line.strip() for cell in nb.cells for region in pattern.findall(cell.source)
+              for line in region.splitlines()}
+    public = "\n".join(pattern.sub("", cell.source) for cell in nb.cells)
+    return {line for line in secret if len(line) >= 12 and not line.startswith("#") and line not in public}
 
 
 def test_the_solution_notebooks_are_built_from_their_cell_files():
@@ -70,29 +78,29 @@ def test_the_solution_notebooks_are_built_from_their_cell_files():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", GROUPED)
 def test_the_solution_earns_full_marks(course, assignment):
-    folder, runs = course
+    folder, (autograde, _) = course(assignment)
     got = scores(folder, assignment)["solved"]
     expected = {cell: (points, points) for cell, points in grade_cells(assignment).items()}
-    assert got == expected, runs[assignment].stderr[-3000:]
+    assert got == expected, autograde.stderr[-3000:]
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", GROUPED)
 def test_the_untouched_release_earns_zero_without_crashing(course, assignment):
-    folder, runs = course
+    folder, (autograde, _) = course(assignment)
     got = scores(folder, assignment)["untouched"]
     assert got == {cell: (0.0, points) for cell, points in grade_cells(assignment).items()}
     autograded = folder / "autograded" / "untouched" / assignment / f"{notebook_name(assignment)}.ipynb"
-    assert autograded.exists(), "nbgrader failed on the untouched notebook: " + runs[assignment].stderr[-3000:]
+    assert autograded.exists(), "nbgrader failed on the untouched notebook: " + autograde.stderr[-3000:]
     errors = {o["ename"] for c in json.loads(autograded.read_text())["cells"] for o in c.get("outputs", [])
               if o.get("output_type") == "error"}
     assert "NotImplementedError" in errors and "CellTimeoutError" not in errors
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", GROUPED)
 def test_exercises_are_exactly_what_generate_assignment_makes(course, assignment):
-    folder, _ = course
+    folder, _ = course(assignment)
     name = f"{notebook_name(assignment)}.ipynb"
     committed = json.loads((ROOT / "exercises" / assignment / name).read_text(encoding="utf-8"))
     fresh = json.loads((folder / "exercises" / assignment / name).read_text(encoding="utf-8"))
@@ -125,12 +133,12 @@ def test_every_test_cell_has_hidden_tests_and_every_task_a_note_on_the_selfcheck
     assert f"python -m gpt2ref.selfcheck exercises/{assignment}/{notebook_name(assignment)}.ipynb" in nb.cells[0].source
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", GROUPED)
 def test_feedback_shows_the_scores_but_no_hidden_test(course, assignment):
-    folder, runs = course
+    folder, (_, feedback) = course(assignment)
     for student in ("solved", "untouched"):
         page = folder / "feedback" / student / assignment / f"{notebook_name(assignment)}.html"
-        assert page.exists(), runs[assignment, "feedback"].stderr[-3000:]
+        assert page.exists(), feedback.stderr[-3000:]
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
         assert "BEGIN HIDDEN TESTS" not in text
         assert [line for line in _secret_lines(assignment, HIDDEN) if line in text] == []
