@@ -47,8 +47,8 @@ def cli_flags(settings: dict) -> list[str]:
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_train_like_one_process_with_twice_the_accumulation(tmp_path: Path,
-                                                                               shakespeare_file: Path) -> None:
+def test_two_gloo_processes_train_like_one_process_with_twice_the_accumulation(
+        tmp_path: Path, shakespeare_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = dict(os.environ, GPT2REF_CACHE=str(tmp_path / "cache"), GPT2REF_SHAKESPEARE=str(shakespeare_file),
                OMP_NUM_THREADS="1")
     ddp_dir = tmp_path / "ddp"
@@ -60,12 +60,8 @@ def test_two_gloo_processes_train_like_one_process_with_twice_the_accumulation(t
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("done: 6 steps") == 1  # only rank 0 reports
 
-    os.environ.update(GPT2REF_CACHE=env["GPT2REF_CACHE"])
-    try:
-        single = train(get_preset("smoke", gradient_accumulation_steps=4, out_dir=str(tmp_path / "single"),
-                                  **SETTINGS))
-    finally:
-        os.environ.pop("GPT2REF_CACHE")
+    monkeypatch.setenv("GPT2REF_CACHE", env["GPT2REF_CACHE"])
+    single = train(get_preset("smoke", gradient_accumulation_steps=4, out_dir=str(tmp_path / "single"), **SETTINGS))
 
     ddp_rows = read_log(ddp_dir / "log.csv")
     assert [r["step"] for r in ddp_rows] == [r["step"] for r in single.history] == list(range(7))
