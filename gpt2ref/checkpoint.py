@@ -137,16 +137,23 @@ def config_differences(saved: dict, current: dict, ignore: frozenset[str] = froz
             for n in names if saved.get(n) != current.get(n)]
 
 
+def _with_effective_decay(train_config: dict) -> dict:
+    """``lr_decay_iters`` None means "decay over max_iters": compare the step the decay really ends at."""
+    config = dict(train_config)
+    if config.get("lr_decay_iters") is None:
+        config["lr_decay_iters"] = config.get("max_iters")
+    return config
+
+
 def check_resumable(ckpt: dict, model_config: dict, train_config: dict, data: dict, path: Path | str) -> None:
     """CheckpointError unless ``ckpt`` comes from the same model, training config and data as this run."""
     problems = config_differences(ckpt["model_config"], model_config)
-    problems += config_differences(ckpt["train_config"], train_config, ignore=RESUMABLE_CHANGES)
+    problems += config_differences(_with_effective_decay(ckpt["train_config"]), _with_effective_decay(train_config),
+                                   ignore=RESUMABLE_CHANGES)
     problems += config_differences(ckpt["data"], data)
-    saved = ckpt["train_config"]
-    if saved.get("lr_decay_iters") is None and saved.get("max_iters") != train_config.get("max_iters"):
-        problems.append(f"max_iters: {saved.get('max_iters')!r} in the checkpoint, {train_config.get('max_iters')!r} "
-                        f"now, and the learning rate decays over max_iters; add --lr-decay-iters "
-                        f"{saved.get('max_iters')} to keep the original schedule")
+    if any(p.startswith("lr_decay_iters:") for p in problems):
+        problems.append("(without --lr-decay-iters the learning rate decays over max_iters; to run longer, "
+                        f"keep the schedule with --lr-decay-iters {_with_effective_decay(ckpt['train_config'])['lr_decay_iters']})")
     if problems:
         raise CheckpointError(
             f"the checkpoint {path} comes from a different run, so resuming would not continue it:\n  "

@@ -50,7 +50,8 @@ def _optional_int(text: str) -> int | None:
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, defaulting to "not given" so the preset's value stays."""
+    """One option per TrainConfig field; an option not given leaves no attribute, so the preset's value stays."""
+    absent = argparse.SUPPRESS
     hints = typing.get_type_hints(TrainConfig)
     comments = _field_comments()
     group = parser.add_argument_group("training settings (override the preset's values)")
@@ -59,12 +60,13 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         help_text = comments.get(f.name, "") or f.name.replace("_", " ")
         hint = hints[f.name]
         if hint is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=absent,
+                               help=help_text)
         elif hint in (int, float, str):
-            group.add_argument(flag, dest=f.name, type=hint, default=None, metavar=hint.__name__.upper(),
+            group.add_argument(flag, dest=f.name, type=hint, default=absent, metavar=hint.__name__.upper(),
                                help=help_text)
         elif hint == (int | None):
-            group.add_argument(flag, dest=f.name, type=_optional_int, default=None, metavar="INT|none",
+            group.add_argument(flag, dest=f.name, type=_optional_int, default=absent, metavar="INT|none",
                                help=help_text)
         else:  # pragma: no cover - a new field type needs a parser here
             raise TypeError(f"TrainConfig.{f.name} has type {hint}, which the CLI cannot parse")
@@ -79,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    sub.add_parser("presets", help="list the training presets")
+    presets = sub.add_parser("presets", help="list the training presets, or show every setting of one")
+    presets.add_argument("name", nargs="?", help="a preset whose settings to show")
 
     train = sub.add_parser("train", help="train (or resume) a model; run under torchrun for several GPUs",
                            description="Train a preset; any setting can be overridden. Ctrl-C saves a "
@@ -103,25 +106,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_presets() -> int:
-    """Print a table of the presets."""
+def cmd_presets(name: str | None = None) -> int:
+    """Print a table of the presets, or every setting of preset ``name``."""
+    if name is not None:
+        from gpt2ref.presets import get_preset
+
+        for key, value in get_preset(name).to_dict().items():
+            print(f"{key:28} {value!r}")
+        return 0
     print(f"{'preset':22} {'tokens':6} {'init':8} {'model (L x H x C, T)':22} {'batch':>10} {'iters':>6} {'lr':>14}")
-    for name, c in PRESETS.items():
+    for preset, c in PRESETS.items():
         shape = f"{c.n_layer} x {c.n_head} x {c.n_embd}, {c.block_size}"
         batch = f"{c.batch_size} x {c.gradient_accumulation_steps}"
         lr = f"{c.learning_rate:g}" + (f"->{c.min_lr:g}" if c.decay_lr else "")
-        print(f"{name:22} {c.tokenizer:6} {c.init:8} {shape:22} {batch:>10} {c.max_iters:>6} {lr:>14}")
-    print("\nbatch = micro-batch x accumulation steps (per process). Details: python -c "
-          "\"from gpt2ref.presets import PRESETS; print(PRESETS['smoke'])\"")
+        print(f"{preset:22} {c.tokenizer:6} {c.init:8} {shape:22} {batch:>10} {c.max_iters:>6} {lr:>14}")
+    print("\nbatch = micro-batch x accumulation steps, per process. All settings of one: gpt2ref presets NAME")
     return 0
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The preset named by ``--preset`` with the options given on the command line applied (validated)."""
+    from gpt2ref.presets import get_preset
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    return get_preset(args.preset, **overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Build the config from the preset and the overrides, train, and report."""
-    from gpt2ref.presets import get_preset
-
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
-    cfg = get_preset(args.preset, **overrides)  # bad values fail here, before torch is imported
+    cfg = train_config(args)  # bad values fail here, before torch is imported
     from gpt2ref.train import DistInfo, train
 
     result = train(cfg)
@@ -184,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "presets":
-            return cmd_presets()
+            return cmd_presets(args.name)
         if args.command == "train":
             return cmd_train(args)
         return cmd_sample(args)

@@ -164,13 +164,6 @@ def pretrained_model(name: str, block_size: int, dropout: float) -> GPT:
     return cropped
 
 
-def initial_model(cfg: TrainConfig, vocab_size: int) -> GPT:
-    """The model training starts from: random weights (``init="scratch"``) or pretrained GPT-2."""
-    if cfg.init == "scratch":
-        return GPT(model_config(cfg, vocab_size))
-    return pretrained_model(cfg.init, cfg.block_size, cfg.dropout)
-
-
 # ----------------------------------------------------------------------------- processes and signals
 
 
@@ -385,19 +378,19 @@ def _train(cfg: TrainConfig, info: DistInfo, device: torch.device,
     autocast = autocast_context(device, dtype)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / CHECKPOINT_NAME
+    ckpt = load_checkpoint(ckpt_path) if cfg.resume else None
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    if ckpt is None and cfg.init != "scratch":  # before tokenizing: fail fast if the weights are missing
+        raw_model = pretrained_model(cfg.init, cfg.block_size, cfg.dropout)
     data = load_token_data(cfg.tokenizer)
     data_info = {"tokenizer": data.tokenizer.meta, "text_sha256": data.text_sha256, "world_size": info.world_size}
-
-    # Same weights on every rank; then a different dropout stream per rank.
-    ckpt = load_checkpoint(ckpt_path) if cfg.resume else None
-    torch.manual_seed(cfg.seed)
     if ckpt is not None:
         # from scratch the model follows from cfg; a pretrained model's shape is covered by cfg.init
         expected = asdict(model_config(cfg, data.vocab_size)) if cfg.init == "scratch" else ckpt["model_config"]
         check_resumable(ckpt, expected, cfg.to_dict(), data_info, ckpt_path)
         raw_model = GPT(GPTConfig(**ckpt["model_config"]))
-    else:
-        raw_model = initial_model(cfg, data.vocab_size)
+    elif cfg.init == "scratch":
+        raw_model = GPT(model_config(cfg, data.vocab_size))
     if raw_model.config.vocab_size < data.vocab_size:
         raise ValueError(f"the model predicts {raw_model.config.vocab_size} tokens, the data uses {data.vocab_size}")
     raw_model.to(device)
@@ -406,7 +399,7 @@ def _train(cfg: TrainConfig, info: DistInfo, device: torch.device,
     scaler = make_grad_scaler(device, dtype)
     batches = StepBatches(data.train, cfg.batch_size, cfg.block_size, cfg.gradient_accumulation_steps, cfg.seed,
                           info.rank, info.world_size, device)
-    torch.manual_seed(cfg.seed + info.rank)
+    torch.manual_seed(cfg.seed + info.rank)  # then a different dropout stream per rank
     step, history = 0, []
     if ckpt is not None:
         raw_model.load_state_dict(ckpt["model"])
@@ -498,7 +491,7 @@ def _train(cfg: TrainConfig, info: DistInfo, device: torch.device,
                 stop_now = _any_rank(stop.signal_name is not None, device, info.world_size)
                 if step % cfg.checkpoint_interval == 0 or step == cfg.max_iters or stop_now:
                     save(step)
-                if stop_now:
+                if stop_now and step < cfg.max_iters:
                     stopped = stop.signal_name or "SIGINT"
                     say(f"{stopped}: stopped after step {step}; checkpoint saved to {ckpt_path}. "
                         f"Continue with --resume (same --out-dir).")

@@ -150,13 +150,12 @@ def test_settings_that_do_not_change_the_weights_may_change_on_resume(tmp_path: 
 
 
 def test_extending_max_iters_must_keep_the_learning_rate_schedule(tmp_path: Path) -> None:
-    parts = trained_parts()
+    parts = trained_parts()  # the smoke preset: max_iters 200, lr_decay_iters None (decay over max_iters)
     ckpt = load_checkpoint(save_checkpoint(tmp_path / "ckpt.pt", **parts))
     longer = {**parts["train_config"], "max_iters": 1000}
-    with pytest.raises(CheckpointError, match="--lr-decay-iters 60"):
+    with pytest.raises(CheckpointError, match="--lr-decay-iters 200"):
         check_resumable(ckpt, dict(MODEL_CONFIG), longer, parts["data"], "ckpt.pt")
-    ckpt["train_config"]["lr_decay_iters"] = 60
-    check_resumable(ckpt, dict(MODEL_CONFIG), {**longer, "lr_decay_iters": 60}, parts["data"], "ckpt.pt")
+    check_resumable(ckpt, dict(MODEL_CONFIG), {**longer, "lr_decay_iters": 200}, parts["data"], "ckpt.pt")
 
 
 def test_restoring_rng_states_replays_the_same_random_numbers() -> None:

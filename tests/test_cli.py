@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gpt2ref.presets import PRESETS
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--preset", "smoke", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
         "--batch-size", "4", "--eval-iters", "2", "--device", "cpu", "--no-progress"]
@@ -53,6 +55,24 @@ def test_help_describes_the_commands_and_the_training_settings(env: dict[str, st
     assert "optimizer steps in the whole run" in train_help  # field comments become the help text
 
 
+def test_options_override_the_preset_and_absent_ones_leave_it_alone() -> None:
+    from gpt2ref.cli import build_parser, train_config
+
+    def config(*args: str):
+        return train_config(build_parser().parse_args(["train", "--preset", "shakespeare-char-cpu", *args]))
+
+    assert config() == PRESETS["shakespeare-char-cpu"]
+    cfg = config("--max-iters", "500", "--lr-decay-iters", "none", "--compile", "--device", "cpu", "--beta2", "0.95")
+    assert (cfg.max_iters, cfg.lr_decay_iters, cfg.compile, cfg.device, cfg.beta2) == (500, None, True, "cpu", 0.95)
+    assert config("--no-decay-lr").decay_lr is False
+
+
+def test_presets_name_shows_every_setting_of_one_preset(env: dict[str, str]) -> None:
+    proc = gpt2ref(env, "presets", "shakespeare-char")
+    assert proc.returncode == 0
+    assert "dropout                      0.2" in proc.stdout and "beta2                        0.99" in proc.stdout
+
+
 @pytest.mark.parametrize("args, expected, status", [
     (["train", "--preset", "shakespeare-word"], "unknown preset 'shakespeare-word'", 1),
     (["train", "--preset", "smoke", "--max-iters", "many"], "invalid int value: 'many'", 2),
@@ -61,6 +81,7 @@ def test_help_describes_the_commands_and_the_training_settings(env: dict[str, st
     (["train", "--preset", "smoke", "--learning-rate", "-1"], "min_lr", 1),
     (["train"], "--preset", 2),
     (["fly"], "invalid choice: 'fly'", 2),
+    (["presets", "huge"], "unknown preset 'huge'", 1),
     ([], "required: COMMAND", 2),
 ])
 def test_mistakes_in_the_command_line_give_one_clear_line(env: dict[str, str], args: list[str], expected: str,
@@ -68,12 +89,22 @@ def test_mistakes_in_the_command_line_give_one_clear_line(env: dict[str, str], a
     assert_one_line_error(gpt2ref(env, *args), expected, status)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_asking_for_a_gpu_that_is_not_there_is_one_clear_line(env: dict[str, str], tmp_path: Path) -> None:
     proc = gpt2ref(env, "train", *TINY, "--device", "cuda", "--out-dir", str(tmp_path / "run"))
     assert_one_line_error(proc, "CUDA is not available")
 
 
+@pytest.mark.slow
+def test_fine_tuning_without_pretrained_weights_says_what_to_do(env: dict[str, str], tmp_path: Path) -> None:
+    offline = {k: v for k, v in env.items() if k != "GPT2REF_HF_GPT2"}
+    offline.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")  # an empty Hugging Face cache
+    proc = gpt2ref(offline, "train", "--preset", "gpt2-shakespeare", "--device", "cpu", "--out-dir", str(tmp_path))
+    assert_one_line_error(proc, "--init scratch")
+
+
+@pytest.mark.slow
 def test_sampling_from_a_missing_or_corrupt_checkpoint_is_one_clear_line(env: dict[str, str], tmp_path: Path) -> None:
     assert_one_line_error(gpt2ref(env, "sample", "--checkpoint", str(tmp_path / "nope.pt")), "no checkpoint at")
     bad = tmp_path / "bad.pt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from gpt2ref.model import GPT, GPTConfig
 from gpt2ref.presets import PRESETS, TrainConfig, get_preset
 from gpt2ref.train import (
     PretrainedWeightsError,
+    StopRequest,
     lr_at,
     plot_history,
     pretrained_model,
@@ -277,6 +279,16 @@ def test_after_a_kill_the_last_periodic_checkpoint_resumes_to_the_uninterrupted_
     assert max_weight_difference(resumed.model.state_dict(), reference.model.state_dict()) <= 1e-6
 
 
+def test_a_first_ctrl_c_asks_to_stop_a_second_one_aborts_and_handlers_are_restored() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signal_name == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 # ----------------------------------------------------------------------------- pretrained GPT-2
 
 
@@ -312,6 +324,18 @@ def test_weights_of_another_size_are_not_taken_for_the_model_asked_for(monkeypat
     monkeypatch.setattr(gpt2ref.weights, "load_pretrained_gpt2", lambda *a, **k: tiny_model)
     with pytest.raises(PretrainedWeightsError, match="are not 'gpt2-medium'"):
         pretrained_model("gpt2-medium", block_size=32, dropout=0.0)
+
+
+@pytest.mark.slow
+def test_the_gpt2_preset_trains_from_scratch_with_the_bpe_tokenizer(tmp_path: Path) -> None:
+    cfg = get_preset("gpt2-shakespeare", init="scratch", n_layer=1, n_head=2, n_embd=16, block_size=32,
+                     batch_size=2, gradient_accumulation_steps=2, max_iters=2, eval_interval=2, eval_iters=1,
+                     device="cpu", progress=False, sample_tokens=5, out_dir=str(tmp_path / "run"))
+    result = train(cfg)
+    assert result.model.config.vocab_size == 50257
+    assert result.curve("val_loss")[1][0] == pytest.approx(math.log(50257), abs=0.3)
+    assert result.sample.startswith("ROMEO:")
+    assert load_checkpoint(result.checkpoint_path)["data"]["tokenizer"] == {"name": "gpt2"}
 
 
 def test_the_loss_plot_is_a_figure_of_the_logged_curves() -> None:

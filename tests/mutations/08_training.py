@@ -56,7 +56,7 @@ MUTANTS = [
      {"test_estimate_loss"}),
     ("gradients_kept_while_estimating", "estimate_loss",
      "    with torch.no_grad():\n",
-     "    with contextlib.nullcontext():\n",
+     "    with torch.enable_grad():\n",
      {"test_estimate_loss"}),
     ("new_batches_at_every_call", "estimate_loss",
      "generator = torch.Generator().manual_seed(seed)",
