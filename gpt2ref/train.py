@@ -353,6 +353,18 @@ def sample_text(model: GPT, tok: TokenizerInfo, prompt: str, max_new_tokens: int
 # ----------------------------------------------------------------------------- the loop
 
 
+def restore(ckpt: dict, model: GPT, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+            batches: StepBatches, rank: int = 0) -> tuple[int, list[dict]]:
+    """Put a run back where ``ckpt`` left it (weights, optimizer, scaler, RNGs, batch stream); (step, history)."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if ckpt["scaler"] is not None:
+        scaler.load_state_dict(ckpt["scaler"])
+    batches.set_state(ckpt["batch_generator"])
+    set_rng_state(ckpt["rng"][rank])  # this rank's dropout stream
+    return ckpt["step"], list(ckpt["history"])
+
+
 def train(cfg: TrainConfig, on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Train (or resume) a run described by ``cfg``; Ctrl-C saves a checkpoint and returns early.
 
@@ -402,13 +414,7 @@ def _train(cfg: TrainConfig, info: DistInfo, device: torch.device,
     torch.manual_seed(cfg.seed + info.rank)  # then a different dropout stream per rank
     step, history = 0, []
     if ckpt is not None:
-        raw_model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt["scaler"] is not None:
-            scaler.load_state_dict(ckpt["scaler"])
-        batches.set_state(ckpt["batch_generator"])
-        set_rng_state(ckpt["rng"][info.rank])
-        step, history = ckpt["step"], list(ckpt["history"])
+        step, history = restore(ckpt, raw_model, optimizer, scaler, batches, info.rank)
         del ckpt
 
     model: torch.nn.Module = torch.compile(raw_model) if cfg.compile else raw_model

@@ -216,6 +216,7 @@ def test_fp16_trains_with_a_grad_scaler_whose_state_is_checkpointed(tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside torch's compiler stack
 def test_a_compiled_model_trains_like_the_eager_one_and_saves_unprefixed_weights(tmp_path: Path) -> None:
     eager = train(tiny(tmp_path / "eager", max_iters=3, dropout=0.0, eval_interval=3))
     compiled = train(tiny(tmp_path / "compiled", max_iters=3, dropout=0.0, eval_interval=3, compile=True))
