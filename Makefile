@@ -16,6 +16,7 @@ help:
 	@echo "make lab         JupyterLab with the nbgrader extension, on the course"
 	@echo "make release     regenerate exercises/ from solutions/ (nbgrader)"
 	@echo "make grade       autograde submitted/, write feedback and grades.csv"
+	@echo "make selfcheck NB=exercises/NN_name/notebook.ipynb   run an exercise's visible tests"
 	@echo "make benchmarks  run the benchmark scripts (ratios against baselines)"
 
 # The virtual environment, installed once per change of pyproject.toml or constraints.txt.
@@ -37,14 +38,16 @@ book: setup .cache/mathjax-static/mathjax/tex-mml-chtml.js
 lint: setup
 	$(BIN)/ruff check .
 
+# pytest runs $(JOBS) workers side by side: one PyTorch thread each keeps them from fighting over the cores.
 test: book
 	@scripts/stage "lint (ruff)" $(BIN)/ruff check .
-	@scripts/stage "tests (pytest)" $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
-	@scripts/stage "book notebooks (nbval)" $(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax book
+	@scripts/stage "assignments built from their sources" $(BIN)/python scripts/build_assignments.py --check
+	@OMP_NUM_THREADS=1 scripts/stage "tests (pytest)" $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
+	@OMP_NUM_THREADS=1 scripts/stage "book notebooks (nbval)" $(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax book
 
 # Without the book build and the slow tests: for a quick loop while editing gpt2ref.
 test-fast: setup
-	$(BIN)/pytest -n $(JOBS) -m "not slow and not browser" tests
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n $(JOBS) -m "not slow and not browser" tests
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
@@ -54,6 +57,11 @@ release: setup
 
 grade: setup
 	$(BIN)/python scripts/grade.py
+
+# A learner's check of one exercise notebook: make selfcheck NB=exercises/05_attention/attention.ipynb
+selfcheck: setup
+	@test -n "$(NB)" || { echo "usage: make selfcheck NB=exercises/NN_name/notebook.ipynb"; exit 2; }
+	$(BIN)/python -m gpt2ref.selfcheck $(NB)
 
 benchmarks: setup
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -88,6 +88,29 @@ def count_bigrams(ids: IdsLike, vocab_size: int) -> torch.Tensor:
     return counts.view(vocab_size, vocab_size)  # (V, V): row = previous token, column = next token
 
 
+def bigram_probs(counts: torch.Tensor, smoothing: float = 1.0) -> torch.Tensor:
+    """Counts (V, V) to probabilities (V, V) float32 with add-k smoothing: each row sums to 1.
+
+    ``P(b | a) = (counts[a, b] + k) / (sum_b' counts[a, b'] + k V)`` with ``k = smoothing``. With ``k = 0``
+    a row without any count (a token never followed by anything) has nothing to normalise: it is uniform.
+    """
+    if counts.dim() != 2 or counts.size(0) != counts.size(1):
+        raise ValueError(f"counts must be a square (V, V) table, got shape {tuple(counts.shape)}.")
+    _check_vocab_size(counts.size(0))
+    if counts.is_floating_point() and not bool(torch.isfinite(counts).all()):
+        raise ValueError("counts must be finite.")
+    if bool((counts < 0).any()):
+        raise ValueError("counts cannot be negative.")
+    smoothing = float(smoothing)
+    if math.isnan(smoothing) or smoothing < 0:
+        raise ValueError(f"smoothing (add-k) must be >= 0, got {smoothing}; use 0 for no smoothing.")
+    table = counts.to(torch.float64) + smoothing  # (V, V) smoothed counts
+    row_sums = table.sum(dim=1, keepdim=True)  # (V, 1)
+    uniform = torch.full_like(table, 1.0 / table.size(1))
+    probs = torch.where(row_sums > 0, table / row_sums.clamp_min(1e-300), uniform)  # rows sum to 1
+    return probs.to(torch.float32)
+
+
 def cross_entropy(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood (nats) of ``targets`` (N,) under the distributions ``probs`` (N, V).
 
@@ -133,7 +156,7 @@ def generate_loop(
         raise ValueError(f"n (the number of tokens to generate) must be an integer >= 0, got {n!r}.")
     ids = _as_ids(start_ids, vocab_size=2**63 - 1, what="start_ids").tolist()
     for _ in range(n):
-        probs = next_distribution_fn(ids)  # 1. predict: a distribution over the next token
+        probs = next_distribution_fn(list(ids))  # 1. predict: a distribution over the next token
         if probs.dim() != 1:
             raise ValueError(f"next_distribution_fn must return a 1-D tensor of probabilities, "
                              f"got shape {tuple(probs.shape)}.")
@@ -143,31 +166,17 @@ def generate_loop(
 
 
 class BigramModel:
-    """A counting bigram language model: P(next = b | previous = a) = (counts[a, b] + k) / (row sum + k V).
+    """A counting bigram language model: a table of next-token probabilities, one row per previous token.
 
-    ``k`` (``smoothing``) is add-k smoothing: every pair is treated as seen ``k`` extra times, so a pair
-    that never occurred in training still gets a small non-zero probability. With ``k = 0`` a row that
-    was never seen (a token that never had a successor) has no counts at all; it predicts uniformly.
+    Built from bigram counts by :func:`bigram_probs` with add-k smoothing (``smoothing``): every pair is
+    treated as seen ``k`` extra times, so a pair that never occurred in training still gets a small
+    non-zero probability.
     """
 
     def __init__(self, counts: torch.Tensor, smoothing: float = 1.0) -> None:
-        if counts.dim() != 2 or counts.size(0) != counts.size(1):
-            raise ValueError(f"counts must be a square (V, V) table, got shape {tuple(counts.shape)}.")
-        _check_vocab_size(counts.size(0))
-        if counts.is_floating_point() and not bool(torch.isfinite(counts).all()):
-            raise ValueError("counts must be finite.")
-        if bool((counts < 0).any()):
-            raise ValueError("counts cannot be negative.")
-        smoothing = float(smoothing)
-        if math.isnan(smoothing) or smoothing < 0:
-            raise ValueError(f"smoothing (add-k) must be >= 0, got {smoothing}; use 0 for no smoothing.")
-        self.counts: torch.Tensor = counts.to(torch.long) if not counts.is_floating_point() else counts
-        self.smoothing: float = smoothing
-        table = counts.to(torch.float64) + smoothing  # (V, V) smoothed counts
-        row_sums = table.sum(dim=1, keepdim=True)  # (V, 1)
-        uniform = torch.full_like(table, 1.0 / table.size(1))
-        probs = torch.where(row_sums > 0, table / row_sums.clamp_min(1e-300), uniform)  # rows sum to 1
-        self.probs: torch.Tensor = probs.to(torch.float32)  # (V, V): row a = distribution after token a
+        self.probs: torch.Tensor = bigram_probs(counts, smoothing)  # (V, V): row a = distribution after a
+        self.counts: torch.Tensor = counts
+        self.smoothing: float = float(smoothing)
 
     @classmethod
     def from_ids(cls, ids: IdsLike, vocab_size: int, smoothing: float = 1.0) -> BigramModel:
