@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from gpt2ref.bigram import (
     BigramModel,
+    bigram_probs,
     count_bigrams,
     count_bigrams_loop,
     cross_entropy,
@@ -106,6 +107,20 @@ def test_add_k_smoothing_follows_its_formula(tok, ids):
     counts = count_bigrams(ids, V).double()
     expected = (counts + k) / (counts.sum(dim=1, keepdim=True) + k * V)
     torch.testing.assert_close(model.probs.double(), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_bigram_probs_normalises_rows_after_adding_k_to_every_count():
+    counts = torch.tensor([[0, 2], [0, 0]])
+    torch.testing.assert_close(bigram_probs(counts, 1.0), torch.tensor([[0.25, 0.75], [0.5, 0.5]]))
+    torch.testing.assert_close(bigram_probs(counts, 0.0), torch.tensor([[0.0, 1.0], [0.5, 0.5]]))
+    assert bigram_probs(counts).dtype == torch.float32
+
+
+def test_the_model_is_the_table_of_bigram_probs(tok, ids):
+    counts = count_bigrams(ids, tok.vocab_size)
+    model = BigramModel(counts, smoothing=0.3)
+    assert torch.equal(model.probs, bigram_probs(counts, 0.3))
+    assert model.smoothing == 0.3 and torch.equal(model.counts, counts)
 
 
 def test_smoothing_makes_unseen_pairs_possible(tok, ids):
@@ -247,6 +262,17 @@ def test_generate_loop_predicts_samples_appends_and_repeats():
     out = generate_loop(always_next, [7], 5)
     assert out == [7, 8, 9, 0, 1, 2]
     assert seen_contexts == [[7], [7, 8], [7, 8, 9], [7, 8, 9, 0], [7, 8, 9, 0, 1]]  # the whole sequence so far
+
+
+def test_generate_loop_hands_each_call_its_own_copy_of_the_sequence():
+    kept: list[list[int]] = []
+
+    def keep(context: list[int]) -> torch.Tensor:
+        kept.append(context)  # no copy taken here: the loop must not change it afterwards
+        return torch.tensor([0.0, 1.0])
+
+    generate_loop(keep, [0], 3)
+    assert kept == [[0], [0, 1], [0, 1, 1]]
 
 
 def test_generate_loop_rejects_bad_arguments():
