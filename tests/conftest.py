@@ -52,3 +52,15 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.fixture(scope="session")
+def graded_course(tmp_path_factory):
+    """The nbgrader course shared by the round-trip and mutation tests (one autograde per assignment).
+
+    Session scope: under pytest-xdist a worker interleaves test modules, and a module-scoped fixture
+    would then be torn down and autograde the same assignment again.
+    """
+    from nbgrader_helpers import GradedCourse
+
+    return GradedCourse(tmp_path_factory.mktemp("course"))

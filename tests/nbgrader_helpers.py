@@ -145,3 +145,46 @@ def grade_cells(assignment: str) -> dict[str, float]:
     nb = json.loads((SOLUTIONS / assignment / f"{notebook_name(assignment)}.ipynb").read_text(encoding="utf-8"))
     return {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])
             for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+
+
+@dataclass
+class AssignmentRun:
+    """One autograde run of an assignment: the nbgrader processes and the scores they recorded."""
+
+    autograde: subprocess.CompletedProcess
+    feedback: subprocess.CompletedProcess
+    scores: dict[str, dict[str, tuple[float, float]]]
+
+
+class GradedCourse:
+    """A temporary course shared by the round-trip and mutation tests of a pytest worker.
+
+    The first time a test asks for an assignment, it is released; then its solution (student ``solved``),
+    its untouched release (``untouched``) and every mutant of its bank (students named after the mutants)
+    are autograded in ONE ``nbgrader autograde`` call, and feedback is generated for all of them.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.runs: dict[str, AssignmentRun] = {}
+
+    def __call__(self, assignment: str) -> tuple[Path, AssignmentRun]:
+        if assignment not in self.runs:
+            make_course(self.folder, [assignment])
+            submit(self.folder, "solved", assignment, student_notebook(self.folder, assignment))
+            submit(self.folder, "untouched", assignment, student_notebook(self.folder, assignment, blank=True))
+            if (MUTATIONS / f"{assignment}.py").exists():
+                for mutant in load_mutants(assignment):
+                    submit(self.folder, mutant.name, assignment, student_notebook(self.folder, assignment, mutant))
+            autograde = nbgrader(self.folder, "autograde", assignment)
+            feedback = nbgrader(self.folder, "generate_feedback", assignment)
+            self.runs[assignment] = AssignmentRun(autograde, feedback, scores(self.folder, assignment))
+        return self.folder, self.runs[assignment]
+
+
+def grouped(assignment: str, *values, id: str | None = None):
+    """A pytest parameter whose tests run on the same xdist worker as every other test of ``assignment``,
+    so that they share that worker's autograde run of it."""
+    import pytest
+
+    return pytest.param(assignment, *values, id=id, marks=pytest.mark.xdist_group(f"nbgrader-{assignment}"))

@@ -28,7 +28,7 @@ def _cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
     return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
 def graded(tmp_path_factory):
     course = make_course(tmp_path_factory.mktemp("hostile"), [ASSIGNMENT])
     good = student_notebook(course, ASSIGNMENT)

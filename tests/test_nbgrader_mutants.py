@@ -1,6 +1,7 @@
 """The autograder tells right from wrong: every buggy variant in the mutation bank (tests/mutations/) loses
 the points of its own task and only those. All the mutants of one assignment are graded in ONE
-``nbgrader autograde`` call, each as a student of its own, next to the unmodified solution.
+``nbgrader autograde`` call, each as a student of its own, next to the unmodified solution (the
+`graded_course` fixture of conftest.py, shared with the round-trip tests).
 """
 
 from __future__ import annotations
@@ -10,12 +11,8 @@ from nbgrader_helpers import (
     MUTATIONS,
     assignments,
     grade_cells,
+    grouped,
     load_mutants,
-    make_course,
-    nbgrader,
-    scores,
-    student_notebook,
-    submit,
 )
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
@@ -23,32 +20,8 @@ pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 BANKS = [a for a in assignments() if (MUTATIONS / f"{a}.py").exists()]
 # With pytest-xdist (--dist loadgroup), all the tests of one assignment run on one worker: its single
 # autograde run is shared by them, and different assignments are graded in parallel.
-BANK_PARAMS = [pytest.param(a, marks=pytest.mark.xdist_group(f"mutants-{a}")) for a in BANKS]
-CASES = [pytest.param(a, m, id=f"{a}-{m.name}", marks=pytest.mark.xdist_group(f"mutants-{a}"))
-         for a in BANKS for m in load_mutants(a)]
-
-
-class Graded:
-    """One course for the module; each assignment is autograded the first time a test asks for it."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.results = {}
-
-    def __call__(self, assignment):
-        if assignment not in self.results:
-            make_course(self.folder, [assignment])
-            submit(self.folder, "solution", assignment, student_notebook(self.folder, assignment))
-            for mutant in load_mutants(assignment):
-                submit(self.folder, mutant.name, assignment, student_notebook(self.folder, assignment, mutant))
-            run = nbgrader(self.folder, "autograde", assignment)
-            self.results[assignment] = (scores(self.folder, assignment), run)
-        return self.results[assignment]
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    return Graded(tmp_path_factory.mktemp("mutants"))
+BANK_PARAMS = [grouped(a) for a in BANKS]
+CASES = [grouped(a, m, id=f"{a}-{m.name}") for a in BANKS for m in load_mutants(a)]
 
 
 def test_every_assignment_has_a_bank_of_at_least_three_mutants():
@@ -56,22 +29,26 @@ def test_every_assignment_has_a_bank_of_at_least_three_mutants():
     for assignment in BANKS:
         mutants = load_mutants(assignment)
         assert len(mutants) >= 3, assignment
-        assert len({m.name for m in mutants}) == len(mutants), "mutant names are student ids: keep them unique"
+        names = {m.name for m in mutants}
+        assert len(names) == len(mutants), "mutant names are student ids: keep them unique"
+        assert not names & {"solved", "untouched"}, "those student ids belong to the round-trip tests"
         cells = set(grade_cells(assignment))
         for mutant in mutants:
             assert mutant.loses and mutant.loses <= cells, f"{mutant.name}: unknown test cells {mutant.loses - cells}"
 
 
 @pytest.mark.parametrize("assignment", BANK_PARAMS)
-def test_the_solution_graded_with_its_mutants_earns_full_marks(graded, assignment):
-    got, run = graded(assignment)
-    assert got["solution"] == {c: (p, p) for c, p in grade_cells(assignment).items()}, run.stderr[-3000:]
+def test_the_solution_graded_with_its_mutants_earns_full_marks(graded_course, assignment):
+    _, run = graded_course(assignment)
+    expected = {c: (p, p) for c, p in grade_cells(assignment).items()}
+    assert run.scores["solved"] == expected, run.autograde.stderr[-3000:]
 
 
 @pytest.mark.parametrize(("assignment", "mutant"), CASES)
-def test_a_mutant_loses_the_points_of_its_own_task_and_only_those(graded, assignment, mutant):
-    got, run = graded(assignment)
-    assert mutant.name in got, f"nbgrader did not grade {mutant.name}:\n{run.stderr[-3000:]}"
+def test_a_mutant_loses_the_points_of_its_own_task_and_only_those(graded_course, assignment, mutant):
+    _, run = graded_course(assignment)
+    got = run.scores
+    assert mutant.name in got, f"nbgrader did not grade {mutant.name}:\n{run.autograde.stderr[-3000:]}"
     lost = {cell for cell, (score, points) in got[mutant.name].items() if score < points}
     assert lost == set(mutant.loses), (
         f"{mutant.name} should lose {sorted(mutant.loses)} but lost {sorted(lost)}: "

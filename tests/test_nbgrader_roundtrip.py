@@ -17,45 +17,19 @@ from nbgrader_helpers import (
     ROOT,
     assignments,
     grade_cells,
-    make_course,
-    nbgrader,
+    grouped,
     notebook_name,
-    scores,
-    student_notebook,
-    submit,
 )
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 
 ASSIGNMENTS = assignments()
-# With pytest-xdist (--dist loadgroup), the tests of one assignment share a worker and its autograde run.
-GROUPED = [pytest.param(a, marks=pytest.mark.xdist_group(f"roundtrip-{a}")) for a in ASSIGNMENTS]
+# With pytest-xdist (--dist loadgroup), the tests of one assignment share a worker and its autograde run
+# (the `graded_course` fixture of conftest.py, shared with the mutation tests).
+GROUPED = [grouped(a) for a in ASSIGNMENTS]
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 VOLATILE_CELL_KEYS = {"execution_count", "outputs"}
-
-
-class RoundTrip:
-    """One course for the module; each assignment is released, its solved and untouched submissions
-    autograded (one nbgrader call) and their feedback generated the first time a test asks for it."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.runs = {}
-
-    def __call__(self, assignment):
-        if assignment not in self.runs:
-            make_course(self.folder, [assignment])
-            submit(self.folder, "solved", assignment, student_notebook(self.folder, assignment))
-            submit(self.folder, "untouched", assignment, student_notebook(self.folder, assignment, blank=True))
-            self.runs[assignment] = (nbgrader(self.folder, "autograde", assignment),
-                                     nbgrader(self.folder, "generate_feedback", assignment))
-        return self.folder, self.runs[assignment]
-
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    return RoundTrip(tmp_path_factory.mktemp("roundtrip"))
 
 
 def _cells(nb: dict) -> list[dict]:
@@ -79,18 +53,17 @@ def test_the_solution_notebooks_are_built_from_their_cell_files():
 
 
 @pytest.mark.parametrize("assignment", GROUPED)
-def test_the_solution_earns_full_marks(course, assignment):
-    folder, (autograde, _) = course(assignment)
-    got = scores(folder, assignment)["solved"]
+def test_the_solution_earns_full_marks(graded_course, assignment):
+    _, run = graded_course(assignment)
     expected = {cell: (points, points) for cell, points in grade_cells(assignment).items()}
-    assert got == expected, autograde.stderr[-3000:]
+    assert run.scores["solved"] == expected, run.autograde.stderr[-3000:]
 
 
 @pytest.mark.parametrize("assignment", GROUPED)
-def test_the_untouched_release_earns_zero_without_crashing(course, assignment):
-    folder, (autograde, _) = course(assignment)
-    got = scores(folder, assignment)["untouched"]
-    assert got == {cell: (0.0, points) for cell, points in grade_cells(assignment).items()}
+def test_the_untouched_release_earns_zero_without_crashing(graded_course, assignment):
+    folder, run = graded_course(assignment)
+    autograde = run.autograde
+    assert run.scores["untouched"] == {cell: (0.0, points) for cell, points in grade_cells(assignment).items()}
     autograded = folder / "autograded" / "untouched" / assignment / f"{notebook_name(assignment)}.ipynb"
     assert autograded.exists(), "nbgrader failed on the untouched notebook: " + autograde.stderr[-3000:]
     errors = {o["ename"] for c in json.loads(autograded.read_text())["cells"] for o in c.get("outputs", [])
@@ -99,8 +72,8 @@ def test_the_untouched_release_earns_zero_without_crashing(course, assignment):
 
 
 @pytest.mark.parametrize("assignment", GROUPED)
-def test_exercises_are_exactly_what_generate_assignment_makes(course, assignment):
-    folder, _ = course(assignment)
+def test_exercises_are_exactly_what_generate_assignment_makes(graded_course, assignment):
+    folder, _ = graded_course(assignment)
     name = f"{notebook_name(assignment)}.ipynb"
     committed = json.loads((ROOT / "exercises" / assignment / name).read_text(encoding="utf-8"))
     fresh = json.loads((folder / "exercises" / assignment / name).read_text(encoding="utf-8"))
@@ -134,8 +107,9 @@ def test_every_test_cell_has_hidden_tests_and_every_task_a_note_on_the_selfcheck
 
 
 @pytest.mark.parametrize("assignment", GROUPED)
-def test_feedback_shows_the_scores_but_no_hidden_test(course, assignment):
-    folder, (_, feedback) = course(assignment)
+def test_feedback_shows_the_scores_but_no_hidden_test(graded_course, assignment):
+    folder, run = graded_course(assignment)
+    feedback = run.feedback
     for student in ("solved", "untouched"):
         page = folder / "feedback" / student / assignment / f"{notebook_name(assignment)}.html"
         assert page.exists(), feedback.stderr[-3000:]
