@@ -49,8 +49,9 @@ test: book
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n $(JOBS) -m "not slow and not browser" tests
 
+# nbgrader's formgrader runs the venv's `alembic`, so the venv's bin folder goes on PATH.
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --notebook-dir=$(CURDIR)
 
 release: setup
 	$(BIN)/python scripts/release.py

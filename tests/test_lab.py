@@ -41,7 +41,9 @@ def lab(tmp_path_factory):
         shutil.copytree(ROOT / folder, course / folder)
     port, token = _free_port(), "course-test-token"
     runtime = tmp_path_factory.mktemp("jupyter-runtime")
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime))
+    # As `make lab` does: the venv's bin folder on PATH (nbgrader runs the `alembic` executable).
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), PATH=path)
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--notebook-dir={course}", "--allow-root"],
@@ -77,8 +79,8 @@ def test_lab_loads_nbgrader_extension(lab):
 
 def test_formgrader_serves_the_course_assignments(lab):
     base, token = lab
-    status, page = _get(f"{base}/formgrader?token={token}")
-    assert status == 200 and "nbgrader" in page.lower()
+    status, page = _get(f"{base}/formgrader/manage_assignments?token={token}")
+    assert status == 200 and "Manage Assignments" in page
     status, body = _get(f"{base}/formgrader/api/assignments?token={token}")
     assert status == 200
     names = {a["name"] for a in json.loads(body)}
