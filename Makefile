@@ -6,7 +6,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.course-installed
 JOBS ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
-export MPLBACKEND := Agg
 
 .PHONY: help setup book test test-fast lint lab release grade selfcheck benchmarks clean
 
