@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from gpt2ref.cache import atomic_write
 
 FORMAT = "gpt2ref-checkpoint"
 VERSION = 1
@@ -54,27 +55,9 @@ def _as_python_random_state(state: Any) -> tuple:
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass  # some platforms (Windows) cannot fsync a folder
-    return path
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def make_checkpoint(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

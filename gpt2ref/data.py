@@ -9,8 +9,6 @@ is each window without its last token and the target ``y`` the same window shift
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpt2ref.cache import cache_dir
+from gpt2ref.cache import atomic_write, cache_dir
 
 TOKENIZERS = ("char", "gpt2")
 TRAIN_FRACTION = 0.9
@@ -77,17 +75,8 @@ def token_file_path(tokenizer: str, text: str) -> Path:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file + fsync + rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def tokenize_to_file(text: str, tok: TokenizerInfo) -> np.memmap:

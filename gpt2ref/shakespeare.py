@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from gpt2ref.cache import CACHE_ENV, cache_dir
+from gpt2ref.cache import CACHE_ENV, atomic_write, cache_dir
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -50,18 +49,12 @@ def verify(path: Path, expected_sha256: str = SHAKESPEARE_SHA256) -> Path:
 
 
 def _download(url: str, dest: Path, timeout: float) -> None:
-    """Download ``url`` to ``dest`` through a temporary file, so a failed fetch leaves nothing behind."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-        verify(Path(tmp))
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Download ``url`` to ``dest``; a failed or wrong download leaves nothing behind."""
+    with atomic_write(dest) as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        while chunk := response.read(1 << 16):
+            out.write(chunk)
+        out.flush()
+        verify(Path(out.name))  # checked before it is published under its real name
 
 
 def shakespeare_path(path: str | os.PathLike | None = None, *, download: bool = True,
