@@ -1,4 +1,4 @@
-"""``python -m gpt2ref``: the same as the ``gpt2ref`` command (see :mod:`gpt2ref.cli`)."""
+"""Plumbing: ``python -m gpt2ref``, the same as the ``gpt2ref`` command (see :mod:`gpt2ref.cli`)."""
 
 from gpt2ref.cli import main
 

@@ -10,8 +10,8 @@ Three pieces, each readable on its own:
   ``F.scaled_dot_product_attention`` by default and the explicit function when asked (``use_sdpa=False``)
   or when the weights are requested; both give the same numbers.
 
-:class:`KVCache` keeps the keys and values of tokens already seen, so that generating one more token
-computes attention for one new position instead of the whole sequence again.
+The layer's optional ``kv_cache`` argument belongs to chapter 7 (:mod:`gpt2ref.kv_cache`): during
+generation it hands the layer the keys and values of earlier tokens, so only the new ones are computed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:  # only for type hints: model.py imports this module
+if TYPE_CHECKING:  # only for type hints
+    from gpt2ref.kv_cache import KVCache
     from gpt2ref.model import GPTConfig
 
 
@@ -63,64 +64,15 @@ def scaled_dot_product_attention(
     return out, weights
 
 
-class KVCache:
-    """Keys and values of the tokens processed so far, for every layer, preallocated to ``max_len`` positions.
-
-    ``pos`` is how many positions are filled. A forward pass with T new tokens writes them at
-    ``pos .. pos + T - 1`` in every layer (:meth:`update`), then the model calls :meth:`advance` once.
-    The tensors are allocated on the first update, with the batch size, device and dtype of the keys.
-    """
-
-    def __init__(self, n_layer: int, max_len: int) -> None:
-        if n_layer < 1 or max_len < 1:
-            raise ValueError(f"KVCache needs n_layer >= 1 and max_len >= 1, got {n_layer} and {max_len}")
-        self.n_layer = n_layer
-        self.max_len = max_len
-        self.pos = 0
-        self.k: list[torch.Tensor | None] = [None] * n_layer  # each (B, nh, max_len, hs) once allocated
-        self.v: list[torch.Tensor | None] = [None] * n_layer
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store the new keys/values (B, nh, T, hs) of ``layer`` and return all of them so far (B, nh, pos + T, hs)."""
-        B, nh, T, hs = k.shape
-        end = self.pos + T
-        if end > self.max_len:
-            raise ValueError(
-                f"the KV cache holds {self.max_len} positions and {self.pos} are used: no room for {T} more; "
-                "start a new cache on a cropped sequence"
-            )
-        if self.k[layer] is None:
-            self.k[layer] = k.new_zeros(B, nh, self.max_len, hs)
-            self.v[layer] = v.new_zeros(B, nh, self.max_len, hs)
-        cache_k, cache_v = self.k[layer], self.v[layer]
-        if cache_k.shape[0] != B:
-            raise ValueError(f"the KV cache was filled with batch size {cache_k.shape[0]}, got {B}")
-        cache_k[:, :, self.pos : end] = k
-        cache_v[:, :, self.pos : end] = v
-        return cache_k[:, :, :end], cache_v[:, :, :end]
-
-    def advance(self, T: int) -> None:
-        """Mark T more positions as filled (called once per forward pass, after every layer has updated)."""
-        if self.pos + T > self.max_len:
-            raise ValueError(f"cannot advance the KV cache past {self.max_len} positions")
-        self.pos += T
-
-    def reset(self) -> None:
-        """Forget every cached position (the memory is kept for reuse)."""
-        self.pos = 0
-
-
 class CausalSelfAttention(nn.Module):
     """GPT-2's masked multi-head self-attention: ``c_attn`` (C -> 3C), ``n_head`` heads, ``c_proj`` (C -> C)."""
 
     def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
         super().__init__()
-        if config.n_embd % config.n_head != 0:
-            raise ValueError(f"n_embd ({config.n_embd}) must be divisible by n_head ({config.n_head})")
-        self.n_head = config.n_head
+        self.n_head = config.n_head  # GPTConfig has checked that n_head divides n_embd
         self.n_embd = config.n_embd
         self.use_sdpa = config.use_sdpa
-        self.layer_idx = layer_idx  # which slot of a KVCache this layer uses
+        self.layer_idx = layer_idx  # which layer of a KV cache this is (chapter 7)
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v for all heads
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # mixes the heads' outputs
         self.attn_dropout = nn.Dropout(config.dropout)
@@ -136,19 +88,18 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
-        if kv_cache is not None:
+        if kv_cache is not None:  # chapter 7: add the keys and values of the earlier tokens
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, nh, T_k, hs), T_k = cached + T
-        T_k = k.size(2)
+        T_k = k.size(2)  # T without a cache
         dropout_p = self.attn_dropout.p if self.training else 0.0
 
         weights = None
         if self.use_sdpa and not return_weights:
-            # fused kernel; is_causal aligns the triangle top-left, right only when queries == keys
-            if T_k == T:
-                y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-            else:
-                mask = causal_mask(T, x.device, T_k)
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            # The fused kernel. is_causal draws the triangle from the top-left corner, which is right when
+            # there are as many queries as keys; a single query (a cached step) may see every key.
+            mask = None if T == T_k or T == 1 else causal_mask(T, x.device, T_k)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                               is_causal=mask is None and T > 1)
         else:
             mask = causal_mask(T, x.device, T_k)
             y, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p, self.training)

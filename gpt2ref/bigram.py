@@ -6,8 +6,10 @@ probability distribution over the next token, which is exactly what GPT-2 output
 looks at far more context). The chapter-1 baseline, and the place where the course defines its two
 measures of a language model: cross-entropy (mean negative log-likelihood, in nats) and perplexity.
 
-The generation loop is the same for every model in the course, so it lives here on its own as
-:func:`generate_loop`: predict a distribution, sample a token, append it, repeat.
+Generation is a loop around a model that predicts the next token: predict a distribution, sample a
+token, append it, repeat. :func:`generate_loop` is that loop for any model given as a function from the
+sequence so far to a distribution; chapter 7's :func:`gpt2ref.sampling.generate_tokens` is the same loop
+for GPT, with temperature, top-k, top-p and a KV cache.
 """
 
 from __future__ import annotations
@@ -200,14 +202,13 @@ class BigramModel:
         return self.probs[int(prev)]
 
     def nll(self, ids: IdsLike) -> float:
-        """Mean negative log-likelihood (nats per token) of each token of ``ids`` given the one before it."""
+        """Mean negative log-likelihood (nats per token) of each token of ``ids`` given the one before it.
+
+        This is the cross-entropy between the text and the model's predictions (see :func:`cross_entropy`).
+        """
         ids = _as_ids(ids, self.vocab_size, min_len=2)
         p = self.probs[ids[:-1], ids[1:]]  # (N - 1,) probability the model gave to what actually came next
         return float(-torch.log(p.double()).mean())
-
-    def cross_entropy(self, ids: IdsLike) -> float:
-        """The same as :meth:`nll`: the cross-entropy between the text and the model's predictions."""
-        return self.nll(ids)
 
     def perplexity(self, ids: IdsLike) -> float:
         """``exp`` of the cross-entropy on ``ids``: how many tokens the model is 'choosing between' on average."""

@@ -24,6 +24,7 @@ before it can merge but a word and the punctuation after it cannot.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import os
 from collections import Counter
@@ -36,9 +37,20 @@ import regex
 
 Pair = tuple[int, int]
 
-# GPT-2's split pattern (as tiktoken writes it for "r50k"/"gpt2"); see gpt2ref.gpt2_tokenizer.
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
-NAMED_PATTERNS = {"gpt2": GPT2_PATTERN}
+# GPT-2's split pattern, in the form tiktoken uses for "gpt2"/"r50k_base". The original release wrote it
+#   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+# which splits every text the same way (the tests check that); the possessive ``++`` forms are faster.
+# Read it alternative by alternative:
+#   '(?:[sdmt]|ll|ve|re)    a contraction: 's 'd 'm 't 'll 've 're (lower case only, as in GPT-2)
+#   ' ?\p{L}++              letters, with at most one space in front
+#   ' ?\p{N}++              digits, with at most one space in front
+#   ' ?[^\s\p{L}\p{N}]++    other symbols (punctuation, emoji), with at most one space in front
+#   \s++$                   whitespace at the very end of the text
+#   \s+(?!\S)               whitespace, except the last space before a word (that one joins the word)
+#   \s                      any single whitespace character left over
+GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+GPT2_SPLIT_PATTERN_ORIGINAL = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+NAMED_PATTERNS = {"gpt2": GPT2_SPLIT_PATTERN}
 
 FORMAT_HEADER = "gpt2ref-bpe v1"
 
@@ -163,20 +175,73 @@ def encode_chunk_fast(ids: list[int], merges: dict[Pair, int]) -> list[int]:
 # The tokenizers.
 # ---------------------------------------------------------------------------------------------------------
 
-class Tokenizer:
+class ByteLevelBPE:
+    """The core of every byte-level BPE tokenizer here: split the text into chunks, turn each chunk into
+    byte tokens, apply the merges; decode by joining the bytes of each id.
+
+    ``merges`` maps a pair of ids to the id it becomes; ``vocab`` maps every id to the bytes it stands for;
+    ``byte_to_id[b]`` is the token of byte ``b`` (``b`` itself here; GPT-2 numbers its byte tokens
+    differently). ``pattern``, if set, is the regex that splits the text into chunks before merging
+    (``"gpt2"`` names GPT-2's); merges never cross from one chunk into the next.
+    """
+
+    vocabulary_name = "this tokenizer's vocabulary"  # for error messages
+
+    def __init__(self, pattern: str | None = None, cache_size: int = 1 << 16) -> None:
+        self.pattern = NAMED_PATTERNS.get(pattern, pattern) if pattern is not None else None
+        self._compiled = regex.compile(self.pattern) if self.pattern is not None else None
+        self.byte_to_id: list[int] = list(range(256))
+        self.merges: dict[Pair, int] = {}
+        self.vocab: dict[int, bytes] = build_vocab({})
+        self._encode_chunk = functools.lru_cache(maxsize=cache_size)(self._encode_chunk_uncached)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids (for a trained tokenizer: 256 bytes plus one per merge)."""
+        return len(self.vocab)
+
+    def split(self, text: str) -> list[str]:
+        """The chunks that are encoded separately: the pattern's matches, or the whole text if no pattern."""
+        if self._compiled is None:
+            return [text] if text else []
+        return self._compiled.findall(text)
+
+    def _encode_chunk_uncached(self, chunk: str) -> tuple[int, ...]:
+        ids = [self.byte_to_id[b] for b in chunk.encode("utf-8")]
+        return tuple(encode_chunk_fast(ids, self.merges))
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Token ids of ``text``: its UTF-8 bytes, with the merges applied inside each chunk."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode() takes a str, got {type(text).__name__}.")
+        # Chunks repeat (words), so their ids are cached; without a pattern the one chunk is the whole text.
+        encode_chunk = self._encode_chunk if self._compiled is not None else self._encode_chunk_uncached
+        ids: list[int] = []
+        for chunk in self.split(text):
+            ids.extend(encode_chunk(chunk))
+        return ids
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The bytes the ids stand for; ValueError for an unknown id."""
+        try:
+            return b"".join(self.vocab[i] for i in ids)
+        except KeyError as exc:
+            raise ValueError(f"Token id {exc.args[0]!r} is not in {self.vocabulary_name} "
+                             f"(0..{self.vocab_size - 1}).") from None
+
+    def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
+        """The text the ids stand for; bytes that are not valid UTF-8 become U+FFFD by default."""
+        return self.decode_bytes(ids).decode("utf-8", errors=errors)
+
+
+class Tokenizer(ByteLevelBPE):
     """A byte-level BPE tokenizer defined by its merges; ``encode``/``decode``/``save``/``load``.
 
-    ``merges`` maps a pair of ids to the id it becomes (new ids count up from 256 in training order);
-    ``vocab`` maps every id to the bytes it stands for. ``pattern``, if set, is the regex that splits the
-    text into chunks before merging.
+    New ids count up from 256 in training order, so the 256 byte tokens are the ids 0..255.
     """
 
     def __init__(self, merges: dict[Pair, int] | None = None, pattern: str | None = None):
-        self.pattern = NAMED_PATTERNS.get(pattern, pattern) if pattern is not None else None
-        self._compiled = regex.compile(self.pattern) if self.pattern is not None else None
-        self.merges: dict[Pair, int] = {}
-        self.vocab: dict[int, bytes] = build_vocab({})
-        self._chunk_cache: dict[str, list[int]] = {}
+        super().__init__(pattern)
         if merges:
             self.set_merges(merges)
 
@@ -190,44 +255,11 @@ class Tokenizer:
                 raise ValueError(f"Merge {(a, b)} -> {new_id} uses an id that does not exist yet.")
         self.merges = dict(merges)
         self.vocab = build_vocab(self.merges)
-        self._chunk_cache.clear()
-
-    @property
-    def vocab_size(self) -> int:
-        """Number of tokens: 256 bytes plus one per merge."""
-        return len(self.vocab)
-
-    def split(self, text: str) -> list[str]:
-        """The chunks that are encoded separately: the pattern's matches, or the whole text if no pattern."""
-        if self._compiled is None:
-            return [text] if text else []
-        return self._compiled.findall(text)
+        self._encode_chunk.cache_clear()
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text``: its UTF-8 bytes, with the merges applied inside each chunk."""
-        if not isinstance(text, str):
-            raise TypeError(f"encode() takes a str, got {type(text).__name__}.")
-        ids: list[int] = []
-        for chunk in self.split(text):
-            cached = self._chunk_cache.get(chunk)
-            if cached is None:
-                cached = encode_chunk_fast(list(chunk.encode("utf-8")), self.merges)
-                if self._compiled is not None and len(self._chunk_cache) < 100_000:
-                    self._chunk_cache[chunk] = cached
-            ids.extend(cached)
-        return ids
-
-    def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        """The bytes the ids stand for; ValueError for an unknown id."""
-        try:
-            return b"".join(self.vocab[i] for i in ids)
-        except KeyError as exc:
-            raise ValueError(f"Token id {exc.args[0]!r} is not in this tokenizer's vocabulary "
-                             f"(0..{self.vocab_size - 1}).") from None
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """The text the ids stand for; bytes that are not valid UTF-8 become U+FFFD replacement characters."""
-        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+        """Token ids of ``text`` (this tokenizer has no special tokens)."""
+        return self.encode_ordinary(text)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer as readable text: a header, the pattern, then one merge per line."""
@@ -312,14 +344,6 @@ class BPETokenizer(Tokenizer):
             print(f"BPE training stopped after {len(history)} of {vocab_size - 256} merges: no pair of "
                   f"tokens occurs twice any more (vocab_size is {self.vocab_size}).")
         return history
-
-    def train_teaching(self, text: str, vocab_size: int, *, verbose: bool = False) -> list[MergeRecord]:
-        """``train`` with the naive loop that recounts every pair after every merge."""
-        return self.train(text, vocab_size, method="teaching", verbose=verbose)
-
-    def train_fast(self, text: str, vocab_size: int, *, verbose: bool = False) -> list[MergeRecord]:
-        """``train`` with incrementally updated pair counts (same merges, much faster on long texts)."""
-        return self.train(text, vocab_size, method="fast", verbose=verbose)
 
 
 # ---------------------------------------------------------------------------------------------------------

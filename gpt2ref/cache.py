@@ -1,4 +1,4 @@
-"""Where gpt2ref keeps downloaded and derived files, and how it writes them so none is ever half-written."""
+"""Plumbing: where gpt2ref keeps downloaded and derived files, and how it writes them so none is half-written."""
 
 from __future__ import annotations
 

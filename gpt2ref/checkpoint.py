@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gpt2ref.cache import atomic_write
+
+if TYPE_CHECKING:
+    from gpt2ref.model import GPT
 
 FORMAT = "gpt2ref-checkpoint"
 VERSION = 1
@@ -111,6 +114,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if missing:
         raise CheckpointError(f"{path} lacks {', '.join(missing)}: not a complete gpt2ref checkpoint")
     return ckpt
+
+
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """The checkpoint file named by ``path``: the path itself, or ``ckpt.pt`` inside it if it is a run's folder."""
+    path = Path(path)
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> GPT:
+    """The GPT a checkpoint holds, its configuration and weights, on the CPU in training mode."""
+    from gpt2ref.model import GPT, GPTConfig
+
+    model = GPT(GPTConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    return model
 
 
 def config_differences(saved: dict, current: dict, ignore: frozenset[str] = frozenset()) -> list[str]:

@@ -1,4 +1,4 @@
-"""The ``gpt2ref`` command: train a preset, sample from a checkpoint, list the presets.
+"""Plumbing: the ``gpt2ref`` command: train a preset, sample from a checkpoint, list the presets.
 
     python -m gpt2ref presets
     python -m gpt2ref train --preset shakespeare-char-cpu --max-iters 500 --out-dir out/char
@@ -18,7 +18,6 @@ import re
 import sys
 import typing
 from dataclasses import fields
-from pathlib import Path
 
 from gpt2ref.presets import PRESETS, TrainConfig
 
@@ -156,22 +155,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Load a checkpoint and print continuations of the prompt."""
-    from gpt2ref.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    from gpt2ref.checkpoint import checkpoint_file, load_checkpoint, model_from_checkpoint
     from gpt2ref.data import tokenizer_from_meta
     from gpt2ref.device import pick_device
-    from gpt2ref.model import GPT, GPTConfig
-    from gpt2ref.train import sample_text
+    from gpt2ref.sampling import sample_text
 
     if args.max_new_tokens < 0 or args.num_samples < 1:
         raise CliError("--max-new-tokens must be >= 0 and --num-samples >= 1")
-    path = Path(args.checkpoint)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(checkpoint_file(args.checkpoint))
     device = pick_device(args.device)
-    model = GPT(GPTConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    model.to(device).eval()
+    model = model_from_checkpoint(ckpt).to(device).eval()
     tok = tokenizer_from_meta(ckpt["data"]["tokenizer"])
     for i in range(args.num_samples):
         if i:

@@ -1,4 +1,4 @@
-"""Choosing where and in which precision to train: CUDA, Apple's MPS or the CPU, picked at run time.
+"""Plumbing: choosing where and in which precision to train: CUDA, Apple's MPS or the CPU, picked at run time.
 
 One code path serves every device: :func:`pick_device` chooses the device, :func:`autocast_dtype` the
 mixed-precision type it supports best, and :func:`autocast_context` gives a ``with`` block that is

@@ -1,4 +1,4 @@
-"""GPT-2's two tokenizer files, found on disk and checked, so that the GPT-2 tokenizer works offline.
+"""Plumbing: GPT-2's two tokenizer files, found on disk and checked, so the GPT-2 tokenizer works offline.
 
 OpenAI published GPT-2's tokenizer as two files: ``vocab.bpe`` (the 50,000 merges, in the order they were
 learned) and ``encoder.json`` (every token's text and id). We look for them, in order:

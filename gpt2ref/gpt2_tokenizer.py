@@ -2,9 +2,10 @@
 
 It is the BPE of ``gpt2ref.bpe`` with three differences, all of which this module makes visible:
 
-1. The text is first split into chunks by a regex (:data:`GPT2_SPLIT_PATTERN`): words with the space
-   before them, runs of digits, runs of punctuation, whitespace, and English contractions ('s, 't, ...).
-   Merges never cross a chunk, so "dog." is "dog" + "." whatever the merges say.
+1. The text is first split into chunks by a regex (:data:`gpt2ref.bpe.GPT2_SPLIT_PATTERN`, the pattern
+   ``bpe`` calls "gpt2"): words with the space before them, runs of digits, runs of punctuation,
+   whitespace, and English contractions ('s, 't, ...). Merges never cross a chunk, so "dog." is
+   "dog" + "." whatever the merges say.
 2. The merges are not trained here; they are read from GPT-2's ``vocab.bpe`` (50,000 merges) and the ids
    from ``encoder.json``. GPT-2 stores byte-level tokens as *printable strings*: each byte is mapped to a
    visible character by :func:`bytes_to_unicode` (so a space is written "Ġ", a newline "Ċ").
@@ -22,7 +23,6 @@ differently. Every code point assigned in Python 3.11's Unicode database (Unicod
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Iterable, Set
@@ -31,22 +31,8 @@ from typing import Literal
 
 import regex
 
-from gpt2ref.bpe import Pair, encode_chunk_fast
+from gpt2ref.bpe import GPT2_SPLIT_PATTERN, ByteLevelBPE
 from gpt2ref.gpt2_files import ENDOFTEXT, EOT_TOKEN, find_gpt2_files
-
-# GPT-2's split pattern, in the form tiktoken uses for "gpt2"/"r50k_base". The original release wrote it
-#   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-# which splits every text the same way (the tests check that); the possessive ``++`` forms are faster.
-# Read it alternative by alternative:
-#   '(?:[sdmt]|ll|ve|re)    a contraction: 's 'd 'm 't 'll 've 're (lower case only, as in GPT-2)
-#   ' ?\p{L}++              letters, with at most one space in front
-#   ' ?\p{N}++              digits, with at most one space in front
-#   ' ?[^\s\p{L}\p{N}]++    other symbols (punctuation, emoji), with at most one space in front
-#   \s++$                   whitespace at the very end of the text
-#   \s+(?!\S)               whitespace, except the last space before a word (that one joins the word)
-#   \s                      any single whitespace character left over
-GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
-GPT2_SPLIT_PATTERN_ORIGINAL = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 AllowedSpecial = Literal["all"] | Set[str]
 
@@ -79,22 +65,27 @@ def read_vocab_bpe(path: str | os.PathLike) -> list[tuple[str, str]]:
     return merges
 
 
-class GPT2Tokenizer:
-    """GPT-2's byte-level BPE tokenizer: ``encode``, ``encode_ordinary``, ``decode``, built from its files."""
+class GPT2Tokenizer(ByteLevelBPE):
+    """GPT-2's byte-level BPE tokenizer: ``encode``, ``encode_ordinary``, ``decode``, built from its files.
+
+    Splitting, encoding a chunk and decoding are :class:`gpt2ref.bpe.ByteLevelBPE`'s; this class reads
+    GPT-2's files into merges and ids, and adds the special token.
+    """
+
+    vocabulary_name = "GPT-2's vocabulary"
 
     def __init__(self, encoder: dict[str, int], bpe_merges: list[tuple[str, str]],
                  special_tokens: dict[str, int] | None = None, pattern: str = GPT2_SPLIT_PATTERN,
                  cache_size: int = 1 << 16):
+        super().__init__(pattern, cache_size)
         special_tokens = {ENDOFTEXT: EOT_TOKEN} if special_tokens is None else dict(special_tokens)
         self.byte_encoder = bytes_to_unicode()
         self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
         self.encoder = dict(encoder)  # printable token string -> id
         self.special_tokens = special_tokens
-        self.pattern = pattern
-        self._split = regex.compile(pattern)
 
         # Every id's bytes: undo the printable-character mapping of each token string.
-        self.vocab: dict[int, bytes] = {}
+        self.vocab = {}
         for token, i in self.encoder.items():
             if token in special_tokens:
                 continue
@@ -109,7 +100,7 @@ class GPT2Tokenizer:
 
         # The 256 base tokens, and the merges as (left id, right id) -> merged id.
         self.byte_to_id = [self.encoder[self.byte_encoder[b]] for b in range(256)]
-        self.merges: dict[Pair, int] = {}
+        self.merges = {}
         for rank, (left, right) in enumerate(bpe_merges):
             try:
                 pair, new_id = (self.encoder[left], self.encoder[right]), self.encoder[left + right]
@@ -121,7 +112,6 @@ class GPT2Tokenizer:
                 raise ValueError(f"Merge {rank} ({left!r} {right!r}) gives id {new_id}, expected {256 + rank}: "
                                  f"vocab.bpe and encoder.json do not belong together.")
             self.merges[pair] = new_id
-        self._encode_chunk = functools.lru_cache(maxsize=cache_size)(self._encode_chunk_uncached)
 
     @classmethod
     def from_files(cls, vocab_bpe: str | os.PathLike, encoder_json: str | os.PathLike) -> GPT2Tokenizer:
@@ -136,31 +126,11 @@ class GPT2Tokenizer:
         return cls.from_files(files.vocab_bpe, files.encoder_json)
 
     @property
-    def vocab_size(self) -> int:
-        """Number of token ids: 256 bytes + 50,000 merges + 1 special token = 50,257 for GPT-2."""
-        return len(self.vocab)
-
-    @property
     def eot_token(self) -> int:
         """The id of ``<|endoftext|>``."""
         return self.special_tokens[ENDOFTEXT]
 
     # --- encoding -------------------------------------------------------------------------------------
-
-    def split(self, text: str) -> list[str]:
-        """The chunks GPT-2 encodes separately (merges never cross from one chunk into the next)."""
-        return self._split.findall(text)
-
-    def _encode_chunk_uncached(self, chunk: str) -> tuple[int, ...]:
-        ids = [self.byte_to_id[b] for b in chunk.encode("utf-8")]
-        return tuple(encode_chunk_fast(ids, self.merges))
-
-    def encode_ordinary(self, text: str) -> list[int]:
-        """Token ids of ``text``, treating special-token text like any other text."""
-        ids: list[int] = []
-        for chunk in self._split.findall(text):
-            ids.extend(self._encode_chunk(chunk))
-        return ids
 
     def encode(self, text: str, *, allowed_special: AllowedSpecial = frozenset(),
                disallowed_special: AllowedSpecial = "all") -> list[int]:
@@ -205,18 +175,6 @@ class GPT2Tokenizer:
         return tokens
 
     # --- decoding -------------------------------------------------------------------------------------
-
-    def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        """The bytes the ids stand for (special tokens give their text); ValueError for an unknown id."""
-        try:
-            return b"".join(self.vocab[i] for i in ids)
-        except KeyError as exc:
-            raise ValueError(f"Token id {exc.args[0]!r} is not in GPT-2's vocabulary "
-                             f"(0..{self.vocab_size - 1}).") from None
-
-    def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
-        """The text the ids stand for; bytes that are not valid UTF-8 become U+FFFD by default."""
-        return self.decode_bytes(ids).decode("utf-8", errors=errors)
 
     def token_strings(self, ids: Iterable[int]) -> list[str]:
         """Each id as GPT-2 writes it in ``encoder.json`` (e.g. "Ġworld" for " world")."""

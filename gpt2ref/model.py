@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpt2ref.attention import CausalSelfAttention, KVCache
+from gpt2ref.attention import CausalSelfAttention
 from gpt2ref.embeddings import embed
+from gpt2ref.kv_cache import KVCache
 
 
 @dataclass
@@ -153,6 +154,20 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
+    def _input_vectors(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """The embeddings (B, T, C) of ``idx`` (B, T) at positions ``start ..``, after dropout; checks the shape."""
+        if idx.dim() != 2:
+            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}; add a batch dimension with idx[None]")
+        T = idx.size(1)
+        if start + T > self.config.block_size:
+            raise ValueError(
+                f"cannot process {start + T} positions: the model's context window (block_size) is "
+                f"{self.config.block_size}; crop the input to its last {self.config.block_size} tokens "
+                "(gpt2ref.sampling.generate does this for you)"
+            )
+        x = embed(idx, self.transformer.wte, self.transformer.wpe, pos_offset=start)  # (B, T, C)
+        return self.transformer.drop(x)
+
     def forward(
         self,
         idx: torch.Tensor,
@@ -166,20 +181,10 @@ class GPT(nn.Module):
         cached ones are attended to as well. ``last_only`` computes the logits of the last position
         only, (B, 1, V): all that generation needs, and the output head is the costliest layer.
         """
-        if idx.dim() != 2:
-            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}; add a batch dimension with idx[None]")
         if targets is not None and last_only:
             raise ValueError("a loss needs the logits of every position: do not combine targets with last_only")
-        B, T = idx.size()
-        start = 0 if kv_cache is None else kv_cache.pos  # positions already in the cache
-        if start + T > self.config.block_size:
-            raise ValueError(
-                f"cannot process {start + T} positions: the model's context window (block_size) is "
-                f"{self.config.block_size}; crop the input to its last {self.config.block_size} tokens "
-                "(gpt2ref.sampling.generate does this for you)"
-            )
-        x = embed(idx, self.transformer.wte, self.transformer.wpe, pos_offset=start)  # (B, T, C)
-        x = self.transformer.drop(x)
+        start = 0 if kv_cache is None else kv_cache.pos  # positions already in the cache (chapter 7)
+        x = self._input_vectors(idx, start)  # token + position embeddings (chapters 3-4), dropout: (B, T, C)
         for block in self.transformer.h:
             x = block(x, kv_cache=kv_cache)  # (B, T, C)
         x = self.transformer.ln_f(x)  # (B, T, C)
@@ -187,7 +192,7 @@ class GPT(nn.Module):
             x = x[:, -1:, :]  # (B, 1, C)
         logits = self.lm_head(x)  # (B, T, V), or (B, 1, V) with last_only
         if kv_cache is not None:
-            kv_cache.advance(T)
+            kv_cache.advance(idx.size(1))
 
         loss = None
         if targets is not None:
@@ -207,10 +212,7 @@ class GPT(nn.Module):
         ``n_layer + 1`` tensors: the embeddings, the output of blocks 0 .. n_layer - 2, and the output
         of the last block after the final LayerNorm ``ln_f``.
         """
-        B, T = idx.size()
-        if T > self.config.block_size:
-            raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}; crop the input")
-        x = self.transformer.drop(embed(idx, self.transformer.wte, self.transformer.wpe))  # (B, T, C)
+        x = self._input_vectors(idx)  # (B, T, C)
         states = [x]
         for block in self.transformer.h:
             x = block(x)

@@ -1,4 +1,4 @@
-"""Find, fetch and verify tiny-shakespeare, the text the course trains on.
+"""Plumbing: find, fetch and verify tiny-shakespeare, the text the course trains on.
 
 The file is looked for, in order: an explicit path, the ``GPT2REF_SHAKESPEARE`` environment variable,
 the user cache folder, and last the public URL. Whatever is read is checked against a known sha256, so a

@@ -28,6 +28,7 @@ from gpt2ref.checkpoint import (
     CHECKPOINT_NAME,
     check_resumable,
     load_checkpoint,
+    model_from_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -45,6 +46,7 @@ from gpt2ref.device import (
 )
 from gpt2ref.model import GPT, GPTConfig
 from gpt2ref.presets import TrainConfig
+from gpt2ref.sampling import sample_text
 
 LOG_COLUMNS = ("step", "train_loss", "val_loss", "eval_train_loss", "lr", "grad_norm", "tokens_per_sec", "mfu",
                "elapsed_s")
@@ -162,6 +164,19 @@ def pretrained_model(name: str, block_size: int, dropout: float) -> GPT:
     state["transformer.wpe.weight"] = state["transformer.wpe.weight"][:block_size]  # keep the first positions
     cropped.load_state_dict(state)
     return cropped
+
+
+def build_model(cfg: TrainConfig, vocab_size: int, ckpt: dict | None = None) -> GPT:
+    """The model a run starts from: the checkpoint's when resuming, else OpenAI's GPT-2 (``cfg.init``) or new weights."""
+    if ckpt is not None:
+        model = model_from_checkpoint(ckpt)
+    elif cfg.init == "scratch":
+        model = GPT(model_config(cfg, vocab_size))
+    else:
+        model = pretrained_model(cfg.init, cfg.block_size, cfg.dropout)
+    if model.config.vocab_size < vocab_size:
+        raise ValueError(f"the model predicts {model.config.vocab_size} tokens, the data uses {vocab_size}")
+    return model
 
 
 # ----------------------------------------------------------------------------- processes and signals
@@ -335,28 +350,15 @@ def plot_history(history: list[dict], path: str | os.PathLike | None = None, tit
     return fig
 
 
-def sample_text(model: GPT, tok: TokenizerInfo, prompt: str, max_new_tokens: int, device: torch.device,
-                seed: int = 0, temperature: float = 0.8, top_k: int | None = 200, top_p: float | None = None) -> str:
-    """Continue ``prompt`` by ``max_new_tokens`` sampled tokens and return the decoded text (prompt included)."""
-    from gpt2ref.sampling import generate
-
-    ids = tok.encode(prompt)
-    if not ids:
-        raise ValueError("the prompt encodes to no tokens; give at least one character")
-    idx = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    out = generate(model, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                   generator=generator)  # (1, T + new)
-    return tok.decode(out[0].tolist())
-
-
 # ----------------------------------------------------------------------------- the loop
 
 
-def restore(ckpt: dict, model: GPT, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-            batches: StepBatches, rank: int = 0) -> tuple[int, list[dict]]:
-    """Put a run back where ``ckpt`` left it (weights, optimizer, scaler, RNGs, batch stream); (step, history)."""
-    model.load_state_dict(ckpt["model"])
+def restore(ckpt: dict, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, batches: StepBatches,
+            rank: int = 0) -> tuple[int, list[dict]]:
+    """Put a run back where ``ckpt`` left it (optimizer, scaler, RNGs, batch stream); returns (step, history).
+
+    The weights come with the model itself (:func:`build_model`).
+    """
     optimizer.load_state_dict(ckpt["optimizer"])
     if ckpt["scaler"] is not None:
         scaler.load_state_dict(ckpt["scaler"])
@@ -392,19 +394,13 @@ def _train(cfg: TrainConfig, info: DistInfo, device: torch.device,
     ckpt_path = out_dir / CHECKPOINT_NAME
     ckpt = load_checkpoint(ckpt_path) if cfg.resume else None
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    if ckpt is None and cfg.init != "scratch":  # before tokenizing: fail fast if the weights are missing
-        raw_model = pretrained_model(cfg.init, cfg.block_size, cfg.dropout)
     data = load_token_data(cfg.tokenizer)
     data_info = {"tokenizer": data.tokenizer.meta, "text_sha256": data.text_sha256, "world_size": info.world_size}
     if ckpt is not None:
         # from scratch the model follows from cfg; a pretrained model's shape is covered by cfg.init
         expected = asdict(model_config(cfg, data.vocab_size)) if cfg.init == "scratch" else ckpt["model_config"]
         check_resumable(ckpt, expected, cfg.to_dict(), data_info, ckpt_path)
-        raw_model = GPT(GPTConfig(**ckpt["model_config"]))
-    elif cfg.init == "scratch":
-        raw_model = GPT(model_config(cfg, data.vocab_size))
-    if raw_model.config.vocab_size < data.vocab_size:
-        raise ValueError(f"the model predicts {raw_model.config.vocab_size} tokens, the data uses {data.vocab_size}")
+    raw_model = build_model(cfg, data.vocab_size, ckpt)
     raw_model.to(device)
     optimizer = raw_model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
                                               device.type)
@@ -414,7 +410,7 @@ def _train(cfg: TrainConfig, info: DistInfo, device: torch.device,
     torch.manual_seed(cfg.seed + info.rank)  # then a different dropout stream per rank
     step, history = 0, []
     if ckpt is not None:
-        step, history = restore(ckpt, raw_model, optimizer, scaler, batches, info.rank)
+        step, history = restore(ckpt, optimizer, scaler, batches, info.rank)
         del ckpt
 
     model: torch.nn.Module = torch.compile(raw_model) if cfg.compile else raw_model

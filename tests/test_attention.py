@@ -1,4 +1,4 @@
-"""Causal self-attention and the KV cache (gpt2ref.attention)."""
+"""Causal self-attention (gpt2ref.attention)."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gpt2ref.attention import CausalSelfAttention, KVCache, causal_mask, scaled_dot_product_attention
+from gpt2ref.attention import CausalSelfAttention, causal_mask, scaled_dot_product_attention
 from gpt2ref.model import GPTConfig
 
 
@@ -102,62 +102,6 @@ def test_a_position_never_depends_on_later_tokens(use_sdpa):
     changed[:, 5:] = torch.randn(1, 3, 32)  # rewrite the future
     assert torch.allclose(layer(x)[:, :5], layer(changed)[:, :5], atol=1e-6)
     assert not torch.allclose(layer(x)[:, 5:], layer(changed)[:, 5:])
-
-
-@pytest.mark.parametrize("use_sdpa", [True, False])
-def test_feeding_one_token_at_a_time_with_a_cache_equals_the_full_pass(use_sdpa):
-    torch.manual_seed(0)
-    layer = CausalSelfAttention(small_config(use_sdpa=use_sdpa)).eval()
-    x = torch.randn(2, 9, 32)
-    cache = KVCache(n_layer=1, max_len=32)
-    steps = []
-    for t in range(9):
-        steps.append(layer(x[:, t : t + 1], kv_cache=cache))
-        cache.advance(1)
-    assert cache.pos == 9
-    assert torch.allclose(torch.cat(steps, dim=1), layer(x), atol=1e-6)
-
-
-@pytest.mark.parametrize("use_sdpa", [True, False])
-def test_a_prompt_chunk_after_cached_tokens_uses_the_shifted_mask(use_sdpa):
-    torch.manual_seed(0)
-    layer = CausalSelfAttention(small_config(use_sdpa=use_sdpa)).eval()
-    x = torch.randn(1, 10, 32)
-    cache = KVCache(n_layer=1, max_len=32)
-    first = layer(x[:, :4], kv_cache=cache)  # prefill 4 positions
-    cache.advance(4)
-    second = layer(x[:, 4:], kv_cache=cache)  # 6 more queries against 10 keys
-    assert torch.allclose(torch.cat([first, second], dim=1), layer(x), atol=1e-6)
-
-
-def test_the_cache_refuses_more_positions_than_it_holds():
-    cache = KVCache(n_layer=1, max_len=4)
-    k = torch.zeros(1, 2, 3, 8)
-    cache.update(0, k, k)
-    cache.advance(3)
-    with pytest.raises(ValueError, match="no room for 2 more"):
-        cache.update(0, k[:, :, :2], k[:, :, :2])
-    with pytest.raises(ValueError, match="cannot advance"):
-        cache.advance(2)
-
-
-def test_the_cache_refuses_a_different_batch_size():
-    cache = KVCache(n_layer=1, max_len=4)
-    cache.update(0, torch.zeros(2, 2, 1, 8), torch.zeros(2, 2, 1, 8))
-    with pytest.raises(ValueError, match="batch size 2"):
-        cache.update(0, torch.zeros(3, 2, 1, 8), torch.zeros(3, 2, 1, 8))
-
-
-def test_reset_empties_the_cache_for_a_new_sequence():
-    torch.manual_seed(0)
-    layer = CausalSelfAttention(small_config()).eval()
-    cache = KVCache(n_layer=1, max_len=32)
-    a, b = torch.randn(2, 1, 5, 32).unbind(0)
-    layer(a, kv_cache=cache)
-    cache.advance(5)
-    cache.reset()
-    assert cache.pos == 0
-    assert torch.allclose(layer(b, kv_cache=cache), layer(b), atol=1e-6)
 
 
 def test_attention_dropout_acts_only_in_training_mode():

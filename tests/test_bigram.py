@@ -170,7 +170,6 @@ def test_model_loss_is_cross_entropy_of_its_rows_against_the_next_tokens(tok, id
     t = torch.tensor(ids)
     expected = F.cross_entropy(model.probs[t[:-1]].log(), t[1:])
     assert model.nll(ids) == pytest.approx(float(expected), rel=1e-5)
-    assert model.cross_entropy(ids) == model.nll(ids)
 
 
 def test_a_certain_correct_prediction_costs_nothing_and_an_impossible_one_costs_infinity():

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from gpt2ref.bpe import (
-    GPT2_PATTERN,
+    GPT2_SPLIT_PATTERN,
     BPETokenizer,
     MergeRecord,
     Tokenizer,
@@ -84,7 +84,7 @@ TRICKY_TEXTS = [
 def test_fast_and_teaching_training_learn_identical_merges(text, pattern):
     teaching = BPETokenizer(pattern=pattern)
     fast = BPETokenizer(pattern=pattern)
-    assert teaching.train_teaching(text, 300) == fast.train_fast(text, 300)
+    assert teaching.train(text, 300, method="teaching") == fast.train(text, 300, method="fast")
     assert teaching.merges == fast.merges and teaching.vocab == fast.vocab
 
 
@@ -137,7 +137,7 @@ def test_a_merge_of_the_gpt2_pattern_never_crosses_a_chunk():
     assert any(b"." in token and len(token) > 1 and not token.startswith(b".") for token in plain.vocab.values())
     split = BPETokenizer(pattern="gpt2")
     split.train(text, 270)
-    assert split.pattern == GPT2_PATTERN
+    assert split.pattern == GPT2_SPLIT_PATTERN
     assert all(b"." not in token or set(token) <= set(b" .") for token in split.vocab.values())
     assert split.stopped_early
 

@@ -8,10 +8,9 @@ import unicodedata
 import pytest
 import regex
 
+from gpt2ref.bpe import GPT2_SPLIT_PATTERN, GPT2_SPLIT_PATTERN_ORIGINAL
 from gpt2ref.gpt2_files import build_gpt2_encoding, find_gpt2_files
 from gpt2ref.gpt2_tokenizer import (
-    GPT2_SPLIT_PATTERN,
-    GPT2_SPLIT_PATTERN_ORIGINAL,
     GPT2Tokenizer,
     bytes_to_unicode,
     read_vocab_bpe,
