@@ -21,7 +21,8 @@ class KVCache:
 
     ``pos`` is how many positions are filled. A forward pass with T new tokens writes them at
     ``pos .. pos + T - 1`` in every layer (:meth:`update`), then the model calls :meth:`advance` once.
-    The tensors are allocated on the first update, with the batch size, device and dtype of the keys.
+    The tensors are allocated on the first update, with the batch size, device and dtype of the keys;
+    positions past ``pos`` hold whatever the memory held (they are never read).
     """
 
     def __init__(self, n_layer: int, max_len: int) -> None:
@@ -43,8 +44,8 @@ class KVCache:
                 "start a new cache on a cropped sequence"
             )
         if self.k[layer] is None:
-            self.k[layer] = k.new_zeros(B, nh, self.max_len, hs)
-            self.v[layer] = v.new_zeros(B, nh, self.max_len, hs)
+            self.k[layer] = k.new_empty(B, nh, self.max_len, hs)  # not zeroed: only filled positions are read
+            self.v[layer] = v.new_empty(B, nh, self.max_len, hs)
         cache_k, cache_v = self.k[layer], self.v[layer]
         if cache_k.shape[0] != B:
             raise ValueError(f"the KV cache was filled with batch size {cache_k.shape[0]}, got {B}")

@@ -220,9 +220,10 @@ class GPT(nn.Module):
         states[-1] = self.transformer.ln_f(x)
         return states
 
-    def new_kv_cache(self) -> KVCache:
-        """An empty KV cache sized for this model (one slot per layer, block_size positions)."""
-        return KVCache(self.config.n_layer, self.config.block_size)
+    def new_kv_cache(self, max_len: int | None = None) -> KVCache:
+        """An empty KV cache for this model: one slot per layer, ``max_len`` positions (at most block_size)."""
+        block_size = self.config.block_size
+        return KVCache(self.config.n_layer, block_size if max_len is None else min(max_len, block_size))
 
     def num_parameters(self, non_embedding: bool = False) -> int:
         """Number of parameters, the tied token table counted once.

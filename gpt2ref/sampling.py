@@ -159,14 +159,15 @@ def _generation_loop(model: GPT, idx: torch.Tensor, max_new_tokens: int, opts: S
     was_training = model.training
     model.eval()  # no dropout while generating
     try:
-        cache = model.new_kv_cache() if opts.use_cache else None
+        cache = model.new_kv_cache(idx.size(1) + max_new_tokens) if opts.use_cache else None
         seq = idx
         finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
-            with torch.inference_mode():
+            with torch.inference_mode():  # like no_grad, and without autograd's bookkeeping on every tensor
                 logits = next_token_logits(model, seq, cache)  # (B, V)
                 next_id = sample_next_token(logits, temperature=opts.temperature, top_k=opts.top_k,
                                             top_p=opts.top_p, greedy=opts.greedy, generator=opts.generator)  # (B, 1)
+            next_id = next_id.clone()  # an ordinary tensor for the caller (inference tensors refuse in-place ops)
             if opts.stop_token is not None:
                 next_id = next_id.masked_fill(finished[:, None], opts.stop_token)  # finished rows repeat it
                 finished |= next_id[:, 0] == opts.stop_token

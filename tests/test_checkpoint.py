@@ -12,7 +12,9 @@ from gpt2ref import checkpoint as ck
 from gpt2ref.checkpoint import (
     CheckpointError,
     check_resumable,
+    checkpoint_file,
     load_checkpoint,
+    model_from_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -51,6 +53,15 @@ def test_a_checkpoint_round_trips_everything_needed_to_resume(tmp_path: Path) ->
     assert ckpt["train_config"] == parts["train_config"]
     assert ckpt["history"] == parts["history"]
     assert torch.equal(ckpt["batch_generator"], parts["batch_state"])
+
+
+def test_the_model_a_checkpoint_holds_computes_what_the_saved_model_did(tmp_path: Path) -> None:
+    parts = trained_parts()
+    save_checkpoint(tmp_path / "ckpt.pt", **parts)
+    model = model_from_checkpoint(load_checkpoint(checkpoint_file(tmp_path)))  # a run's folder names its ckpt.pt
+    assert model.config == GPTConfig(**MODEL_CONFIG)
+    idx = torch.randint(11, (1, 8))
+    assert torch.equal(model.eval()(idx)[0], parts["model"].eval()(idx)[0])
 
 
 def test_checkpoints_load_with_weights_only(tmp_path: Path) -> None:

@@ -6,10 +6,14 @@ import pytest
 import torch
 
 from gpt2ref.model import GPT, GPTConfig
+from gpt2ref.char_tokenizer import CharTokenizer
 from gpt2ref.sampling import (
+    SamplingOptions,
     apply_temperature,
     generate,
+    generate_tokens,
     sample_next_token,
+    sample_text,
     stream,
     top_k_filter,
     top_p_filter,
@@ -245,3 +249,35 @@ def test_an_empty_or_unbatched_prompt_is_rejected_by_generate(model):
         generate(model, torch.zeros(1, 0, dtype=torch.long), 3)
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         generate(model, torch.zeros(4, dtype=torch.long), 3)
+
+
+def test_sampling_options_are_checked_when_made():
+    assert SamplingOptions(temperature=0.0, greedy=True).greedy  # greedy ignores the temperature
+    with pytest.raises(ValueError, match="greedy=True"):
+        SamplingOptions(temperature=0.0)
+    with pytest.raises(ValueError, match="top_k"):
+        SamplingOptions(top_k=True)
+
+
+def test_an_unknown_sampling_option_is_refused_by_every_entry_point(model):
+    for entry in (generate, generate_tokens, stream):
+        with pytest.raises(TypeError, match="top_n"):
+            entry(model, prompt(B=1), 3, top_n=5)
+
+
+def test_the_cache_holds_only_the_positions_generation_needs(model, monkeypatch):
+    sizes = []
+    new_kv_cache = type(model).new_kv_cache
+    monkeypatch.setattr(type(model), "new_kv_cache", lambda self, n=None: sizes.append(n) or new_kv_cache(self, n))
+    generate(model, prompt(T=5), 4, greedy=True)
+    assert sizes == [9]
+    assert model.new_kv_cache(1000).max_len == model.config.block_size  # never more than the context window
+
+
+def test_sample_text_continues_the_prompt_reproducibly(model):
+    tok = CharTokenizer.from_text("".join(chr(ord("0") + i) for i in range(VOCAB)))
+    text = sample_text(model, tok, "123", 10, seed=5)
+    assert text.startswith("123") and len(text) == 13
+    assert text == sample_text(model, tok, "123", 10, seed=5)
+    with pytest.raises(ValueError, match="no tokens"):
+        sample_text(model, tok, "", 10)
