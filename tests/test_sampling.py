@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from gpt2ref.model import GPT, GPTConfig
 from gpt2ref.char_tokenizer import CharTokenizer
+from gpt2ref.model import GPT, GPTConfig
 from gpt2ref.sampling import (
     SamplingOptions,
     apply_temperature,
