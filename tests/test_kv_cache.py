@@ -12,30 +12,32 @@ def small_config(**overrides):
     return GPTConfig(**{"block_size": 32, "vocab_size": 50, "n_layer": 1, "n_head": 4, "n_embd": 32, **overrides})
 
 
-@pytest.mark.parametrize("use_sdpa", [True, False])
-def test_feeding_one_token_at_a_time_with_a_cache_equals_the_full_pass(use_sdpa):
+@pytest.fixture(params=[True, False], ids=["fused", "explicit"])
+def layer(request):
     torch.manual_seed(0)
-    layer = CausalSelfAttention(small_config(use_sdpa=use_sdpa)).eval()
+    return CausalSelfAttention(small_config(use_sdpa=request.param)).eval()
+
+
+def cached_pass(layer, x, chunks):
+    """Feed ``x`` (B, T, C) through ``layer`` in pieces of the given lengths, with one cache; the outputs joined."""
+    cache = KVCache(n_layer=1, max_len=32)
+    outputs, start = [], 0
+    for length in chunks:
+        outputs.append(layer(x[:, start : start + length], kv_cache=cache))
+        cache.advance(length)
+        start += length
+    assert cache.pos == x.size(1)
+    return torch.cat(outputs, dim=1)
+
+
+@pytest.mark.parametrize("chunks", [
+    [1] * 9,  # one token at a time, as generation feeds them
+    [4, 5],  # a prompt chunk after cached tokens: the mask shifts to the last queries
+    [8, 1],  # one query against many cached keys: it may see them all, no mask needed
+])
+def test_attention_with_a_cache_equals_the_full_pass(layer, chunks):
     x = torch.randn(2, 9, 32)
-    cache = KVCache(n_layer=1, max_len=32)
-    steps = []
-    for t in range(9):
-        steps.append(layer(x[:, t : t + 1], kv_cache=cache))
-        cache.advance(1)
-    assert cache.pos == 9
-    assert torch.allclose(torch.cat(steps, dim=1), layer(x), atol=1e-6)
-
-
-@pytest.mark.parametrize("use_sdpa", [True, False])
-def test_a_prompt_chunk_after_cached_tokens_uses_the_shifted_mask(use_sdpa):
-    torch.manual_seed(0)
-    layer = CausalSelfAttention(small_config(use_sdpa=use_sdpa)).eval()
-    x = torch.randn(1, 10, 32)
-    cache = KVCache(n_layer=1, max_len=32)
-    first = layer(x[:, :4], kv_cache=cache)  # prefill 4 positions
-    cache.advance(4)
-    second = layer(x[:, 4:], kv_cache=cache)  # 6 more queries against 10 keys
-    assert torch.allclose(torch.cat([first, second], dim=1), layer(x), atol=1e-6)
+    assert torch.allclose(cached_pass(layer, x, chunks), layer(x), atol=1e-6)
 
 
 def test_the_cache_refuses_more_positions_than_it_holds():
@@ -67,14 +69,3 @@ def test_reset_empties_the_cache_for_a_new_sequence():
     assert cache.pos == 0
     assert torch.allclose(layer(b, kv_cache=cache), layer(b), atol=1e-6)
 
-
-@pytest.mark.parametrize("use_sdpa", [True, False])
-def test_one_query_against_many_cached_keys_needs_no_mask(use_sdpa):
-    torch.manual_seed(0)
-    layer = CausalSelfAttention(small_config(use_sdpa=use_sdpa)).eval()
-    x = torch.randn(1, 7, 32)
-    cache = KVCache(n_layer=1, max_len=32)
-    layer(x[:, :6], kv_cache=cache)
-    cache.advance(6)
-    last = layer(x[:, 6:], kv_cache=cache)  # the newest token sees all 7 positions
-    assert torch.allclose(last, layer(x)[:, 6:], atol=1e-6)
