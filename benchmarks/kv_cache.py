@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model: {config.n_layer} layers, {config.n_head} heads, {config.n_embd} wide, vocab {config.vocab_size}, "
           f"{model.num_parameters():,} parameters (float32); device {device}, {torch.get_num_threads()} threads")
     print(f"prompt {args.prompt_len} tokens, {n} new tokens, greedy, batch 1; "
-          f"{args.repeats} alternating repeats, medians\n")
+          f"{args.repeats} alternating repeats, medians", flush=True)
 
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     outputs: dict[str, torch.Tensor] = {}
@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> None:
         for name in order:
             t, outputs[name] = timed(lambda name=name: runs[name](n), device)
             seconds[name].append(t)
+            print(f"  run {r + 1}: {name:24}{n / t:8.1f} tokens/s", flush=True)
 
-    print(f"{'':24}{'tokens/s':>10}{'min':>8}{'max':>8}   runs")
+    print(f"\n{'':24}{'tokens/s':>10}{'min':>8}{'max':>8}   runs")
     rate = {}
     for name, ts in seconds.items():
         if ts:
