@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbgrader_helpers import ROOT, SOLUTIONS, solved_source
 
-from gpt2ref.selfcheck import run_selfcheck
+from gpt2ref.course.selfcheck import run_selfcheck
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def _solved(tmp_path, edit=None):
 
 
 def _selfcheck(*args):
-    return subprocess.run([sys.executable, "-m", "gpt2ref.selfcheck", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gpt2ref.course.selfcheck", *map(str, args)], capture_output=True,
                           text=True, timeout=600)
 
 

@@ -5,7 +5,7 @@ checked, the expected and actual shape/dtype/value, the largest difference and w
 the usual mistake. ``check_not_reference`` makes sure a graded function is the learner's own work and not
 a call into the ``gpt2ref`` reference it is compared against.
 
-This module imports torch lazily so that ``import gpt2ref.grading`` stays cheap.
+This module imports torch lazily so that ``import gpt2ref.course.grading`` stays cheap.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m gpt2ref.selfcheck exercises/01_next_word/next_word.ipynb [--timeout 60]
+    python -m gpt2ref.course.selfcheck exercises/01_next_word/next_word.ipynb [--timeout 60]
 
 The notebook runs top to bottom in a fresh kernel (its working directory is the notebook's folder); every
 cell gets at most ``--timeout`` seconds. The exit status is 0 when every test cell passed, 1 when one
@@ -127,7 +127,7 @@ def run_selfcheck(path: str | Path, timeout: int = 60, kernel_name: str | None =
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 all passed, 1 a test failed, 2 cannot run)."""
-    parser = argparse.ArgumentParser(prog="python -m gpt2ref.selfcheck",
+    parser = argparse.ArgumentParser(prog="python -m gpt2ref.course.selfcheck",
                                      description="Run an exercise notebook and report its visible tests.")
     parser.add_argument("notebook", help="path of the exercise notebook (.ipynb)")
     parser.add_argument("--timeout", type=int, default=60, help="seconds allowed per cell (default 60)")
