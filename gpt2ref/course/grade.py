@@ -176,7 +176,8 @@ def autograde_one(job: Job, slot: int) -> tuple[Path, str]:
     env: dict[str, str] = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     options = [f"--Execute.timeout={job.timeout}"] if job.timeout else []
     if job.sandboxed:
-        runtime = home / "runtime"
+        runtime = job.scratch / f"runtime-{job.assignment}-{job.student}"
+        shutil.rmtree(runtime, ignore_errors=True)
         runtime.mkdir()
         extra_env, extra_options = _sandbox_env(job, runtime, slot)
         env.update(extra_env)
@@ -268,6 +269,7 @@ def grade_class(course: Path, names: list[str], timeout: int | None, jobs: int, 
     outcomes: dict[tuple[str, str], Outcome] = {}
     with tempfile.TemporaryDirectory(prefix="gpt2ref-grade-") as tmp:
         scratch = Path(tmp)
+        scratch.chmod(0o755)  # the kernels' user must reach its runtime folder (the folder is hidden from it)
         sandbox.write_kernel_spec(scratch / "kernelspec")
         todo: list[Job] = []
         for name in names:
@@ -299,6 +301,7 @@ def grade_class(course: Path, names: list[str], timeout: int | None, jobs: int, 
                 log.append(f"== {job.assignment} / {job.student}\n{output}")
                 _collect(course, job, home, outcomes[(job.assignment, job.student)])
                 shutil.rmtree(home, ignore_errors=True)
+                shutil.rmtree(scratch / f"runtime-{job.assignment}-{job.student}", ignore_errors=True)
                 bar.update(1)
         bar.close()
     for name in names:
