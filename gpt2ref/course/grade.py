@@ -31,6 +31,7 @@ import queue
 import shutil
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +220,8 @@ def merge_submission(course_db: Path, worker_db: Path, assignment: str, student:
         grades = [(nb.name, g.name, g.auto_score, g.needs_manual_grade) for nb in submission.notebooks
                   for g in nb.grades]
         comments = [(nb.name, c.name, c.auto_comment) for nb in submission.notebooks for c in nb.comments]
-    with Gradebook(gradebook_url(course_db)) as gb:
+    with Gradebook(gradebook_url(course_db)) as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy's SAWarnings on nbgrader's models: known noise
         gb.update_or_create_student(student)
         try:
             gb.remove_submission(assignment, student)
