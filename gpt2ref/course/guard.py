@@ -33,7 +33,9 @@ def install(key: str) -> str:
     import torch
     import torch.nn.functional  # noqa: F401
 
-    ip = get_ipython()  # noqa: F821 - defined in an IPython kernel
+    from IPython import get_ipython
+
+    ip = get_ipython()
     modules = {sys.modules[name]: dict(vars(sys.modules[name])) for name in MODULES}
     classes = {torch.Tensor: dict(vars(torch.Tensor))}
     manager = ip.input_transformer_manager

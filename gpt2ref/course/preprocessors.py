@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
@@ -71,6 +72,10 @@ class GuardedExecute(Execute):
             cell.outputs.append(_error("KernelDied", "the kernel died while running this cell (os._exit, a crash,"
                                        " or a limit of the grading sandbox: memory, processes, CPU time)"))
             return cell
+
+
+    # NotebookClient binds its synchronous execute_cell to its own coroutine: bind it to this one.
+    execute_cell = run_sync(async_execute_cell)
 
 
 class StderrIsNotAnError(NbGraderPreprocessor):

@@ -93,6 +93,7 @@ def write_kernel_spec(folder: Path) -> Path:
         "argv": [sys.executable, "-m", "gpt2ref.course.sandbox", "-f", "{connection_file}"],
         "display_name": "Python 3 (gpt2ref grading sandbox)",
         "language": "python",
+        "interrupt_mode": "message",  # a signal would stop at the jail's walls; the kernel interrupts itself
     }), encoding="utf-8")
     return folder
 
