@@ -74,8 +74,9 @@ def read_notebook(path: Path) -> tuple[dict | None, str | None]:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         return None, f"{path.name} is not valid JSON ({error}); was it saved from Jupyter?"
-    if not isinstance(data, dict) or data.get("nbformat") not in (3, 4):
-        return None, f"{path.name} is not a Jupyter notebook in nbformat 3 or 4"
+    if isinstance(data, dict) and data.get("nbformat", 4) not in (3, 4):
+        return None, (f"{path.name} is in nbformat {data['nbformat']!r}, which cannot be graded:"
+                      " open it in a current Jupyter and save it again")
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
