@@ -32,7 +32,6 @@ def install(key: str) -> str:
 
     import torch
     import torch.nn.functional  # noqa: F401
-
     from IPython import get_ipython
 
     ip = get_ipython()
