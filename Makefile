@@ -14,7 +14,7 @@ help:
 	@echo "make test        set up .venv, build the book, run every test"
 	@echo "make lab         JupyterLab with the nbgrader extension, on the course"
 	@echo "make release     regenerate exercises/ from solutions/ (nbgrader)"
-	@echo "make grade       autograde submitted/, write feedback and grades.csv"
+	@echo "make grade       autograde submitted/ in sandboxes, JOBS at once; feedback, grades.csv"
 	@echo "make selfcheck NB=exercises/NN_name/notebook.ipynb   run an exercise's visible tests"
 	@echo "make benchmarks  run the benchmark scripts (ratios against baselines)"
 
@@ -40,7 +40,7 @@ lint: setup
 # pytest runs $(JOBS) workers side by side: one PyTorch thread each keeps them from fighting over the cores.
 test: book
 	@scripts/stage "lint (ruff)" $(BIN)/ruff check .
-	@scripts/stage "assignments built from their sources" $(BIN)/python scripts/build_assignments.py --check
+	@scripts/stage "assignments built from their sources" $(BIN)/python -m gpt2ref.course.assignments --check
 	@OMP_NUM_THREADS=1 scripts/stage "tests (pytest)" $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
 	@OMP_NUM_THREADS=1 scripts/stage "book notebooks (nbval)" $(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax book
 
@@ -48,20 +48,22 @@ test: book
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n $(JOBS) -m "not slow and not browser" tests
 
-# nbgrader's formgrader runs the venv's `alembic`, so the venv's bin folder goes on PATH.
+# nbgrader runs the venv's `alembic`: the course's nbgrader runner puts the venv's bin folder on PATH.
 lab: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+	$(BIN)/python -m gpt2ref.course.nbgrader_runner lab $(CURDIR)
 
 release: setup
-	$(BIN)/python scripts/release.py
+	$(BIN)/python -m gpt2ref.course.release
 
+# Every student's kernel runs in a bubblewrap sandbox; JOBS students are graded at once
+(make grade JOBS=4). Without bwrap: make grade GRADE_FLAGS=--unsandboxed (at your own risk).
 grade: setup
-	$(BIN)/python scripts/grade.py
+	$(BIN)/python -m gpt2ref.course.grade --jobs $(JOBS) $(GRADE_FLAGS)
 
 # A learner's check of one exercise notebook: make selfcheck NB=exercises/05_attention/attention.ipynb
 selfcheck: setup
 	@test -n "$(NB)" || { echo "usage: make selfcheck NB=exercises/NN_name/notebook.ipynb"; exit 2; }
-	$(BIN)/python -m gpt2ref.selfcheck $(NB)
+	$(BIN)/python -m gpt2ref.course.selfcheck $(NB)
 
 benchmarks: setup
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

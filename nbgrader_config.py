@@ -1,52 +1,23 @@
 """nbgrader configuration of the gpt2-from-scratch course.
 
 Instructor sources live in ``solutions/<assignment>/`` (one notebook per assignment, built from its
-``.nbsrc`` cell file by ``scripts/build_assignments.py``); ``nbgrader generate_assignment`` writes the
-student versions to ``exercises/``. See ``solutions/README.md`` for the layout and ``scripts/grade.py``
-for the grading workflow.
+``.nbsrc`` cell file by ``python -m gpt2ref.course.assignments``); ``nbgrader generate_assignment`` writes
+the student versions to ``exercises/``. See ``solutions/README.md`` for the layout and
+``gpt2ref/course/grade.py`` (``make grade``) for the grading workflow, which runs every kernel sandboxed.
 """
 
-import re
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearHiddenTests,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
-
-
-class HideHiddenTestTracebacks(NbGraderPreprocessor):
-    """Feedback: remove the lines of hidden tests that a traceback quotes.
-
-    ClearHiddenTests removes the hidden tests from a test cell's source, but IPython's traceback quotes
-    the lines around the failing one, hidden ones included. Those lines are dropped (the message of the
-    course's checks, ``AssertionError: <what was expected>``, stays), and a note says why.
-    """
-
-    hidden = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
-    ansi = re.compile(r"\x1b\[[0-9;]*m")
-    numbered = re.compile(r"^\s*(?:-*>)?\s*\d+\s(.*)$")  # "      5 code" or "----> 5 code"
-
-    def _is_hidden(self, line, hidden_lines):
-        match = self.numbered.match(self.ansi.sub("", line))
-        return bool(match) and (match.group(1).strip() in hidden_lines or "HIDDEN TESTS" in match.group(1))
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or "### BEGIN HIDDEN TESTS" not in cell.source:
-            return cell, resources
-        hidden_lines = {line.strip() for block in self.hidden.findall(cell.source)
-                        for line in block.splitlines() if line.strip()}
-        for output in cell.get("outputs", []):
-            if output.output_type != "error":
-                continue
-            kept, dropped = [], False
-            for entry in output.traceback:
-                lines = entry.split("\n")
-                visible = [line for line in lines if not self._is_hidden(line, hidden_lines)]
-                dropped |= len(visible) < len(lines)
-                kept.append("\n".join(visible))
-            if dropped:
-                kept.insert(-1, "(lines of hidden tests are not shown)")
-            output.traceback = kept
-        return cell, resources
-
+from gpt2ref.course.preprocessors import GuardedExecute, HideHiddenTests, StderrIsNotAnError
 
 c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
 
@@ -82,5 +53,10 @@ c.LimitOutput.max_traceback = 60
 # A learner who deletes a test cell does not skip it: nbgrader puts the instructor's cell back.
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback must never show hidden tests (nbgrader's default feedback does), nor quote them in a traceback.
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTestTracebacks, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Autograding: nbgrader's steps, with the course's guard around test cells (checks, builtins, torch and
+# IPython put back before each) and stderr output (warnings, progress bars) not counted as an error.
+c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       StderrIsNotAnError, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+
+# Feedback must never show hidden tests (nbgrader's default feedback does), nor any output quoting them.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

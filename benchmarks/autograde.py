@@ -1,67 +1,68 @@
-"""How long nbgrader takes to autograde one student's full set of assignments (target: under 2 minutes).
+"""Grading a class in parallel: a class of 40 generated students graded with JOBS=1 and with JOBS=2.
 
-Run: ``python benchmarks/autograde.py [ASSIGNMENT ...]``
+Run: ``python benchmarks/autograde.py [--students 40] [--assignment 01_next_word] [--jobs 2]``
 
-In a temporary course folder, each assignment is released, then autograded twice for one student, each
-time in its own ``nbgrader autograde --student`` call:
-
-- baseline: the untouched release (every task raises NotImplementedError at once), i.e. nbgrader's fixed
-  cost: start the process and a kernel, import torch, sanitize, write the results;
-- solved: the instructor's solution, so that every visible and hidden test runs.
-
-The ratio solved / baseline shows what the tests themselves add to nbgrader's fixed cost; the total of
-the solved runs is compared with the 120-second budget.
+The class is made from the assignment's instructor solution and the mutants of its bank (one student per
+solution or mutant, in turn). Both runs grade the same submissions the way ``make grade`` does (every
+kernel in the bubblewrap sandbox when bwrap is installed), each in a course folder of its own. Printed:
+the time per student of each run, the speed-up of JOBS=N over JOBS=1, and whether any grade differs.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from nbgrader_helpers import assignments, make_course, nbgrader, scores, student_notebook, submit  # noqa: E402
-
-BUDGET_SECONDS = 120.0
+from gpt2ref.course import sandbox
+from gpt2ref.course.classroom import load_mutants, make_course, student_notebook, submit
+from gpt2ref.course.grade import grade_class
 
 
-def timed_autograde(course: Path, assignment: str, student: str) -> float:
-    """Seconds taken by ``nbgrader autograde ASSIGNMENT --student STUDENT``; raises if it fails."""
+def make_class(course: Path, assignment: str, size: int) -> None:
+    """``size`` students: the solution, then each mutant, in turn."""
+    variants = [None, *load_mutants(assignment)]
+    for index in range(size):
+        mutant = variants[index % len(variants)]
+        submit(course, f"s{index:02d}", assignment, student_notebook(course, assignment, mutant))
+
+
+def timed(course: Path, assignment: str, jobs: int, sandboxed: bool) -> tuple[float, dict]:
+    """Seconds to grade the class with ``jobs`` workers, and each student's (score, max score)."""
     start = time.perf_counter()
-    result = nbgrader(course, "autograde", assignment, "--student", student, "--force")
+    outcomes = grade_class(course, [assignment], None, jobs, sandboxed, [], progress=False)
     elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise RuntimeError(f"autograde {assignment} for {student} failed:\n{result.stderr[-3000:]}")
-    return elapsed
+    return elapsed, {o.student: (o.score, o.max_score, o.graded) for o in outcomes}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print one line per assignment and the total against the budget."""
+    """Print time per student for JOBS=1 and JOBS=N, the speed-up and whether the grades agree."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("assignments", nargs="*", help="assignment names (default: all under solutions/)")
-    names = parser.parse_args(argv).assignments or assignments()
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--assignment", default="01_next_word")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    sandboxed = sandbox.bwrap_available()
     with tempfile.TemporaryDirectory() as tmp:
-        course = make_course(Path(tmp) / "course", names)
-        for name in names:
-            submit(course, "solved", name, student_notebook(course, name))
-            submit(course, "untouched", name, student_notebook(course, name, blank=True))
-        print(f"{'assignment':<18} {'baseline s':>10} {'solved s':>9} {'ratio':>6}  score")
-        total_base = total_solved = 0.0
-        for name in names:
-            base = timed_autograde(course, name, "untouched")
-            solved = timed_autograde(course, name, "solved")
-            got = scores(course, name)["solved"]
-            earned, possible = sum(s for s, _ in got.values()), sum(m for _, m in got.values())
-            total_base += base
-            total_solved += solved
-            print(f"{name:<18} {base:>10.1f} {solved:>9.1f} {solved / base:>6.2f}  {earned:g}/{possible:g}")
-        print(f"{'total':<18} {total_base:>10.1f} {total_solved:>9.1f} {total_solved / total_base:>6.2f}")
-        print(f"one student's full set: {total_solved:.1f} s = {total_solved / BUDGET_SECONDS:.2f} x the "
-              f"{BUDGET_SECONDS:.0f} s budget ({'within' if total_solved <= BUDGET_SECONDS else 'OVER'} budget)")
-    return 0
+        first = make_course(Path(tmp) / "jobs1", [args.assignment])
+        make_class(first, args.assignment, args.students)
+        second = Path(tmp) / f"jobs{args.jobs}"
+        shutil.copytree(first, second)
+        serial, grades_serial = timed(first, args.assignment, 1, sandboxed)
+        parallel, grades_parallel = timed(second, args.assignment, args.jobs, sandboxed)
+    n = args.students
+    print(f"class of {n} students ({args.assignment}: solution and mutants), "
+          f"{'sandboxed' if sandboxed else 'NOT sandboxed (no bwrap)'}")
+    print(f"JOBS=1: {serial:.1f} s, {serial / n:.2f} s per student")
+    print(f"JOBS={args.jobs}: {parallel:.1f} s, {parallel / n:.2f} s per student")
+    print(f"speed-up: {serial / parallel:.2f} x")
+    differ = sorted(s for s in grades_serial if grades_serial[s] != grades_parallel.get(s))
+    graded = sum(g[2] for g in grades_serial.values())
+    print(f"graded: {graded}/{n}; grades that differ between the runs: {len(differ)} {differ if differ else ''}")
+    return 1 if differ or graded != n else 0
 
 
 if __name__ == "__main__":

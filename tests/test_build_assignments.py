@@ -3,14 +3,9 @@ with the file, the line and what to write instead."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from build_assignments import NbsrcError, build_notebook, nbsrc_files, render  # noqa: E402
+from gpt2ref.course.assignments import NbsrcError, build_notebook, nbsrc_files, render
 
 GOOD = """#%% markdown
 # Title

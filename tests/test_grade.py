@@ -1,16 +1,11 @@
-"""scripts/grade.py says, for each submission, what an instructor can tell the student: an unreadable file,
+"""gpt2ref.course.grade says, for each submission, what an instructor can tell the student: an unreadable file,
 a test cell edited or deleted, a cell stopped or cut short (the full runs are in test_nbgrader_hostile.py)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from grade import Outcome, autograded_notes, read_notebook, submission_notes, summary  # noqa: E402
+from gpt2ref.course.grade import Outcome, autograded_notes, read_notebook, submission_notes, summary
 
 
 def _nb(*cells):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import gpt2ref.bigram as bigram
-from gpt2ref.grading import (
+from gpt2ref.course.grading import (
     ReferenceUsedError,
     check_close,
     check_equal,

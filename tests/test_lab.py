@@ -41,12 +41,11 @@ def lab(tmp_path_factory):
         shutil.copytree(ROOT / folder, course / folder)
     port, token = _free_port(), "course-test-token"
     runtime = tmp_path_factory.mktemp("jupyter-runtime")
-    # As `make lab` does: the venv's bin folder on PATH (nbgrader runs the `alembic` executable).
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), PATH=path)
+    # As `make lab` does: through the course's nbgrader runner (the venv's bin folder on PATH for `alembic`).
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime))
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--notebook-dir={course}", "--allow-root"],
+        [sys.executable, "-m", "gpt2ref.course.nbgrader_runner", "lab", str(course), "--no-browser",
+         f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}", "--allow-root"],
         cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     base = f"http://127.0.0.1:{port}"

@@ -1,22 +1,36 @@
-"""Hostile and broken submissions get a clear outcome and never stop the grading of anyone else.
+"""Hostile and broken submissions get a clear outcome, earn nothing by cheating and never cost anyone else.
 
-One course, one assignment, one ``scripts/grade.py`` run (which makes one ``nbgrader autograde`` call)
-over a good student and seven bad ones: a cell that raises at import, an infinite loop, megabytes of
-output, an edited and a deleted locked test cell, a file that is not JSON, and an empty file.
+One course, one assignment, one ``make grade``-like run (``python -m gpt2ref.course.grade --jobs 2``, every
+kernel in the bubblewrap sandbox) over a good student and hostile ones: a cell that raises at import, an
+infinite loop, megabytes of output, an edited and a deleted locked test cell, a file that is not JSON, an
+empty file; a notebook that tries to wipe the class (other students' folders, the gradebook, solutions/),
+one that replaces the grading checks with no-ops, one that installs an input transformer, one that looks
+for the instructor's notebook and prints the hidden tests, one that writes to stderr and draws a tqdm bar
+in a graded function, one that calls os._exit, one that leaves a double-forked process behind, a memory
+bomb, and a notebook in nbformat 3. The course starts with a broken (half-made) gradebook.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import json
+import re
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
 from nbgrader_helpers import ROOT, grade_cells, make_course, notebook_name, scores, student_notebook, submit
 
-pytestmark = [pytest.mark.nbgrader, pytest.mark.slow, pytest.mark.xdist_group("hostile")]
+from gpt2ref.course.sandbox import bwrap_available
+
+pytestmark = [pytest.mark.nbgrader, pytest.mark.slow, pytest.mark.xdist_group("hostile"),
+              pytest.mark.skipif(not bwrap_available(), reason="bubblewrap (bwrap) is not installed")]
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
+FOURTH_TEST = "test_generate_loop"
+MARKER = "gpt2ref-hostile-sleeper"
 
 ASSIGNMENT = "01_next_word"
 TIMEOUT = 20  # seconds per cell for this run (nbgrader_config.py allows 30)
@@ -61,9 +75,97 @@ def graded(tmp_path_factory):
     submit(course, "not_json", ASSIGNMENT, '{"cells": [ this is not JSON')
     submit(course, "empty_file", ASSIGNMENT, b"")
 
+    nb = student_notebook(course, ASSIGNMENT)
+    _cell(nb, FIRST_TASK).source += f"""
+
+import os, shutil, pathlib
+for _root in (pathlib.Path({str(course)!r}), pathlib.Path.cwd().parents[2]):
+    for _name in ("submitted", "autograded", "feedback", "solutions", "exercises"):
+        shutil.rmtree(_root / _name, ignore_errors=True)
+    for _file in ("gradebook.db", "nbgrader_config.py"):
+        try:
+            (_root / _file).unlink()
+        except OSError:
+            pass
+"""
+    submit(course, "wipes_the_class", ASSIGNMENT, nb)
+
+    nb = student_notebook(course, ASSIGNMENT)
+    _cell(nb, FIRST_TASK).source = _cell(nb, FIRST_TASK).source.replace("counts[prev, nxt] += 1", "counts[nxt, prev] += 1")
+    _cell(nb, FIRST_TASK).source += """
+
+import gpt2ref.course.grading as _grading
+def _pass(*args, **kwargs):
+    return None
+for _name in _grading.__all__:
+    if _name.startswith("check_"):
+        setattr(_grading, _name, _pass)
+        globals()[_name] = _pass
+"""
+    submit(course, "noop_checks", ASSIGNMENT, nb)
+
+    nb = student_notebook(course, ASSIGNMENT)
+    _cell(nb, "generate_loop").source = _cell(nb, "generate_loop").source.replace("ids.append(next_id)", "ids.append(0)")
+    _cell(nb, "generate_loop").source += """
+
+def _everything_passes(lines):
+    return ["pass\\n"]
+get_ipython().input_transformers_cleanup.append(_everything_passes)
+"""
+    submit(course, "input_transformer", ASSIGNMENT, nb)
+
+    nb = student_notebook(course, ASSIGNMENT)
+    spy = nbformat.v4.new_code_cell(f"""import pathlib, gpt2ref
+for _root in (pathlib.Path({str(course)!r}), pathlib.Path(gpt2ref.__file__).parents[1], pathlib.Path.cwd().parents[2]):
+    _path = _root / "solutions" / {ASSIGNMENT!r} / "{notebook_name(ASSIGNMENT)}.ipynb"
+    try:
+        print(_path.read_text())
+    except OSError as error:
+        print("not found:", error)
+print("\\n".join(In))
+""")
+    nb.cells.insert(nb.cells.index(_cell(nb, FIRST_TEST)) + 1, spy)
+    submit(course, "prints_hidden_tests", ASSIGNMENT, nb)
+
+    nb = student_notebook(course, ASSIGNMENT)
+    cell = _cell(nb, FIRST_TASK)
+    cell.source = cell.source.replace(
+        "    counts = torch.zeros(vocab_size, vocab_size, dtype=torch.long)\n",
+        "    import sys, warnings\n    from tqdm import tqdm\n    print('debug: counting', file=sys.stderr)\n"
+        "    warnings.warn('a warning from the learner')\n    for _ in tqdm(range(3)):\n        pass\n"
+        "    counts = torch.zeros(vocab_size, vocab_size, dtype=torch.long)\n", 1)
+    assert "tqdm(range(3))" in cell.source
+    submit(course, "writes_to_stderr", ASSIGNMENT, nb)
+
+    nb = student_notebook(course, ASSIGNMENT)
+    _cell(nb, SECOND_TASK).source += "\n\nimport os\nos._exit(3)\n"
+    submit(course, "calls_os_exit", ASSIGNMENT, nb)
+
+    nb = student_notebook(course, ASSIGNMENT)
+    _cell(nb, FIRST_TASK).source += f"""
+
+import os, subprocess
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        subprocess.run(["sh", "-c", "sleep 600; echo {MARKER}"])
+        os._exit(0)
+    os._exit(0)
+"""
+    submit(course, "leaves_a_process", ASSIGNMENT, nb)
+
+    nb = student_notebook(course, ASSIGNMENT)
+    _cell(nb, SECOND_TASK).source = "_hog = bytearray(64 * 1024**3)\n\n" + _cell(nb, SECOND_TASK).source
+    submit(course, "memory_bomb", ASSIGNMENT, nb)
+
+    submit(course, "nbformat_3", ASSIGNMENT, nbformat.writes(nbformat.convert(student_notebook(course, ASSIGNMENT), 3)))
+
+    (course / "gradebook.db").write_bytes(b"half-made by a run that could not find alembic")
+    start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "grade.py"), "--course", str(course), "--timeout", str(TIMEOUT)],
-        capture_output=True, text=True, timeout=1800)
+        [sys.executable, "-m", "gpt2ref.course.grade", "--course", str(course), "--timeout", str(TIMEOUT),
+         "--jobs", "2", "--no-progress"], capture_output=True, text=True, timeout=1800)
+    result.seconds = time.monotonic() - start
     with (course / "grading_report.csv").open(encoding="utf-8") as f:
         report = {row["student_id"]: row for row in csv.DictReader(f)}
     with (course / "grades.csv").open(encoding="utf-8") as f:
@@ -79,7 +181,9 @@ def test_grading_finishes_with_every_readable_submission_graded(graded):
     course, result, report, _ = graded
     assert result.returncode == 0, result.stdout + result.stderr
     for student in ("good", "raises_at_import", "infinite_loop", "prints_megabytes", "edits_a_test_cell",
-                    "deletes_a_test_cell"):
+                    "deletes_a_test_cell", "wipes_the_class", "noop_checks", "input_transformer",
+                    "prints_hidden_tests", "writes_to_stderr", "calls_os_exit", "leaves_a_process", "memory_bomb",
+                    "nbformat_3"):
         assert report[student]["status"] == "graded", (student, result.stdout)
 
 
@@ -136,3 +240,73 @@ def test_a_file_that_is_not_a_notebook_is_reported_and_scores_zero(graded, stude
     assert reason in report[student]["notes"]
     assert float(report[student]["score"]) == 0
     assert student in result.stdout and reason in result.stdout
+
+
+def test_a_half_made_gradebook_is_moved_aside_and_a_new_one_made(graded):
+    course, result, _, _ = graded
+    assert "gradebook.db was not a usable gradebook" in result.stdout
+    assert (course / "gradebook.db.broken").exists()
+
+
+def test_a_submission_that_wipes_the_class_loses_nothing_for_anyone(graded):
+    course, _, report, grades = graded
+    total = sum(grade_cells(ASSIGNMENT).values())
+    assert _lost(course, "wipes_the_class") == set()
+    for folder in ("submitted/good", "autograded/good", "feedback/good", "solutions", "exercises"):
+        assert (course / folder).is_dir(), folder
+    assert (course / "nbgrader_config.py").exists() and float(grades["good"]["score"]) == total
+    assert (ROOT / "solutions" / ASSIGNMENT).is_dir()
+
+
+@pytest.mark.parametrize(("student", "lost"), [
+    ("noop_checks", {FIRST_TEST}), ("input_transformer", {FOURTH_TEST})])
+def test_cheats_that_replace_the_checks_or_rewrite_cells_earn_nothing(graded, student, lost):
+    course, _, _, _ = graded
+    assert _lost(course, student) == lost
+
+
+def test_the_instructor_notebook_is_out_of_reach_and_hidden_tests_never_reach_the_feedback(graded):
+    course, _, _, _ = graded
+    name = notebook_name(ASSIGNMENT)
+    autograded = json.loads((course / "autograded" / "prints_hidden_tests" / ASSIGNMENT / f"{name}.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in autograded["cells"] for o in c.get("outputs", []))
+    assert "not found" in printed and "BEGIN SOLUTION" not in printed
+    source = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{name}.ipynb", as_version=4)
+    hidden = {line.strip() for c in source.cells for block in HIDDEN.findall(c.source) for line in block.splitlines()
+              if len(line.strip()) >= 20}
+    assert any(line in printed for line in hidden), "the spy cell should have printed the test cells it ran"
+    for student in ("prints_hidden_tests", "good", "noop_checks"):
+        page = (course / "feedback" / student / ASSIGNMENT / f"{name}.html").read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{student}'s feedback shows hidden tests: {leaked[:3]}"
+
+
+def test_stderr_warnings_and_progress_bars_do_not_cost_points(graded):
+    course, _, _, _ = graded
+    assert _lost(course, "writes_to_stderr") == set()
+
+
+def test_os_exit_costs_the_cells_from_there_on_and_the_summary_says_so(graded):
+    course, result, report, _ = graded
+    assert _lost(course, "calls_os_exit") == {SECOND_TEST, THIRD_TEST, FOURTH_TEST}
+    assert f"the kernel died in cell {SECOND_TASK}" in report["calls_os_exit"]["notes"]
+
+
+def test_a_process_left_behind_neither_stalls_grading_nor_survives_it(graded):
+    course, result, _, _ = graded
+    assert _lost(course, "leaves_a_process") == set()
+    left = subprocess.run(["pgrep", "-f", MARKER], capture_output=True, text=True).stdout.split()
+    assert not left, f"processes left behind: {left}"
+    assert result.seconds < 600, "the sleeping child stalled grading"
+
+
+def test_a_memory_bomb_costs_only_its_task(graded):
+    course, _, _, _ = graded
+    assert _lost(course, "memory_bomb") == {SECOND_TEST}
+
+
+def test_an_nbformat_3_notebook_is_upgraded_graded_and_noted(graded):
+    course, _, report, _ = graded
+    assert _lost(course, "nbformat_3") == set()
+    assert "was in nbformat 3: upgraded to nbformat 4" in report["nbformat_3"]["notes"]

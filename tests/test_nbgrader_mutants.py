@@ -17,7 +17,7 @@ from nbgrader_helpers import (
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 
-BANKS = [a for a in assignments() if (MUTATIONS / f"{a}.py").exists()]
+BANKS = [a for a in assignments() if (MUTATIONS / f"{a}.toml").exists()]
 # With pytest-xdist (--dist loadgroup), all the tests of one assignment run on one worker: its single
 # autograde run is shared by them, and different assignments are graded in parallel.
 BANK_PARAMS = [grouped(a) for a in BANKS]

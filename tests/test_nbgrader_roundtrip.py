@@ -47,7 +47,7 @@ def _secret_lines(assignment: str, pattern: re.Pattern) -> set[str]:
 
 
 def test_the_solution_notebooks_are_built_from_their_cell_files():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_assignments.py"), "--check"],
+    result = subprocess.run([sys.executable, "-m", "gpt2ref.course.assignments", "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -103,7 +103,7 @@ def test_every_test_cell_has_hidden_tests_and_every_task_a_note_on_the_selfcheck
     assert 3 <= len(tests) <= 6, "an assignment has 3 to 6 graded tasks"
     assert all(HIDDEN.search(c.source) for c in tests)
     assert all("check_not_reference(" in HIDDEN.search(c.source).group(1) for c in tests)
-    assert f"python -m gpt2ref.selfcheck exercises/{assignment}/{notebook_name(assignment)}.ipynb" in nb.cells[0].source
+    assert f"python -m gpt2ref.course.selfcheck exercises/{assignment}/{notebook_name(assignment)}.ipynb" in nb.cells[0].source
 
 
 @pytest.mark.parametrize("assignment", GROUPED)

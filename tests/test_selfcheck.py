@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbgrader_helpers import ROOT, SOLUTIONS, solved_source
 
-from gpt2ref.selfcheck import run_selfcheck
+from gpt2ref.course.selfcheck import run_selfcheck
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def _solved(tmp_path, edit=None):
 
 
 def _selfcheck(*args):
-    return subprocess.run([sys.executable, "-m", "gpt2ref.selfcheck", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gpt2ref.course.selfcheck", *map(str, args)], capture_output=True,
                           text=True, timeout=600)
 
 
@@ -85,6 +85,21 @@ def test_a_cell_that_runs_forever_is_stopped_and_reported(tmp_path):
     failed = {t.grade_id: t.message for t in report.tests if not t.passed}
     assert list(failed) == ["test_generate_loop"]
     assert "CellTimeoutError" in failed["test_generate_loop"]
+
+
+def test_cells_after_a_dead_kernel_are_named_as_not_checked_and_stderr_is_no_failure(tmp_path):
+    def debug_print_then_exit(cells):
+        cells["count_bigrams"].source += "\n\nimport sys\nprint('debug', file=sys.stderr)\n"
+        cells["bigram_probs"].source += "\n\nimport os\nos._exit(1)\n"
+
+    report = run_selfcheck(_solved(tmp_path, debug_print_then_exit), timeout=60)
+    status = {t.grade_id: (t.passed, t.checked) for t in report.tests}
+    assert status == {"test_count_bigrams": (True, True), "test_bigram_probs": (False, False),
+                      "test_cross_entropy": (False, False), "test_generate_loop": (False, False)}
+    text = report.format()
+    assert "NOT CHECKED  test_bigram_probs" in text
+    assert "Could not check test_bigram_probs, test_cross_entropy, test_generate_loop" in text
+    assert not report.ok
 
 
 def test_the_exercises_hold_no_hidden_tests_for_the_selfcheck_to_run():

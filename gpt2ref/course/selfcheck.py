@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m gpt2ref.selfcheck exercises/01_next_word/next_word.ipynb [--timeout 60]
+    python -m gpt2ref.course.selfcheck exercises/01_next_word/next_word.ipynb [--timeout 60]
 
 The notebook runs top to bottom in a fresh kernel (its working directory is the notebook's folder); every
 cell gets at most ``--timeout`` seconds. The exit status is 0 when every test cell passed, 1 when one
@@ -31,6 +31,7 @@ class CellResult:
     points: float
     passed: bool
     message: str = ""
+    checked: bool = True  # False when the cell never ran (the kernel died before it)
 
 
 @dataclass
@@ -53,10 +54,13 @@ class SelfCheckReport:
             lines.append(f"  note: cell {name} raised {error}")
         width = max((len(t.grade_id) for t in self.tests), default=10)
         for t in self.tests:
-            status = "PASS" if t.passed else "FAIL"
+            status = "PASS" if t.passed else "FAIL" if t.checked else "NOT CHECKED"
             lines.append(f"  {status}  {t.grade_id:<{width}}  ({t.points:g} points)")
             if not t.passed:
                 lines.extend("        " + line for line in t.message.splitlines())
+        unchecked = [t.grade_id for t in self.tests if not t.checked]
+        if unchecked:
+            lines.append(f"Could not check {', '.join(unchecked)}: the kernel died before them.")
         passed = sum(t.passed for t in self.tests)
         earned = sum(t.points for t in self.tests if t.passed)
         total = sum(t.points for t in self.tests)
@@ -77,6 +81,7 @@ def run_selfcheck(path: str | Path, timeout: int = 60, kernel_name: str | None =
     """
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
 
     path = Path(path)
     if not path.is_file():
@@ -91,12 +96,14 @@ def run_selfcheck(path: str | Path, timeout: int = 60, kernel_name: str | None =
     if not graded:
         raise ValueError(f"{path} has no test cells: is it an exercise notebook?")
     errors: dict[int, str] = {}
+    executed: set[int] = set()
 
     def record(cell: dict, cell_index: int, execute_reply: dict, **_: object) -> None:
         # The reply also covers timeouts, which leave no error output in the cell.
         content = execute_reply.get("content", {})
         if content.get("status") == "error":
             errors[cell_index] = _error_text(content)
+        executed.add(cell_index)
 
     client = NotebookClient(
         nb,
@@ -111,15 +118,19 @@ def run_selfcheck(path: str | Path, timeout: int = 60, kernel_name: str | None =
         on_cell_executed=record,
     )
     # The kernel's own stderr (connection warnings) is noise for a learner; cell output comes over IOPub.
-    client.execute(stderr=subprocess.DEVNULL)
+    try:
+        client.execute(stderr=subprocess.DEVNULL)
+    except DeadKernelError:
+        pass  # the cells that did not run are reported as not checked
     tests: list[CellResult] = []
     task_errors: list[tuple[str, str]] = []
     for index, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         error = errors.get(index)
         if meta.get("grade") and not meta.get("solution"):
+            ran = index in executed
             tests.append(CellResult(meta.get("grade_id", cell.get("id", "?")), float(meta.get("points", 0)),
-                                    error is None, error or ""))
+                                    ran and error is None, error or ("" if ran else "not run"), checked=ran))
         elif error is not None and cell.cell_type == "code":
             task_errors.append((meta.get("grade_id") or cell.get("id", "?"), error.splitlines()[0]))
     return SelfCheckReport(path, tests, task_errors)
@@ -127,7 +138,7 @@ def run_selfcheck(path: str | Path, timeout: int = 60, kernel_name: str | None =
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 all passed, 1 a test failed, 2 cannot run)."""
-    parser = argparse.ArgumentParser(prog="python -m gpt2ref.selfcheck",
+    parser = argparse.ArgumentParser(prog="python -m gpt2ref.course.selfcheck",
                                      description="Run an exercise notebook and report its visible tests.")
     parser.add_argument("notebook", help="path of the exercise notebook (.ipynb)")
     parser.add_argument("--timeout", type=int, default=60, help="seconds allowed per cell (default 60)")

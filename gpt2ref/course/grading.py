@@ -5,7 +5,7 @@ checked, the expected and actual shape/dtype/value, the largest difference and w
 the usual mistake. ``check_not_reference`` makes sure a graded function is the learner's own work and not
 a call into the ``gpt2ref`` reference it is compared against.
 
-This module imports torch lazily so that ``import gpt2ref.grading`` stays cheap.
+This module imports torch lazily so that ``import gpt2ref.course.grading`` stays cheap.
 """
 
 from __future__ import annotations
@@ -134,6 +134,12 @@ def check_equal(name: str, got: Any, expected: Any, hint: str | None = None) -> 
     ):
         _fail(name, [f"expected a {type(expected).__name__}, got a {type(got).__name__}: {_describe(got)}"], hint)
     if got == expected:
+        where = _wrapped_element(got, expected)
+        if where is not None:
+            path, element, want = where
+            _fail(name, [f"the values are equal, but {path} is a {type(element).__name__} ({_describe(element)}),"
+                         f" not a plain {type(want).__name__}"],
+                  hint or "convert with int(...) / float(...) / .item(): the result must hold plain Python values")
         return
     lines = [f"expected {_describe(expected)}", f"got      {_describe(got)}"]
     if isinstance(expected, (list, tuple, str)) and isinstance(got, (list, tuple, str)):
@@ -154,6 +160,24 @@ def check_equal(name: str, got: Any, expected: Any, hint: str | None = None) -> 
             k = wrong[0]
             lines.append(f"{len(wrong)} keys have a wrong value, e.g. {k!r}: expected {expected[k]!r}, got {got[k]!r}")
     _fail(name, lines, hint)
+
+
+def _wrapped_element(got: Any, expected: Any, path: str = "the result") -> tuple[str, Any, Any] | None:
+    """The first element of ``got`` that equals its plain counterpart in ``expected`` (an int, float, bool
+    or str) while being something else, e.g. a 0-d tensor or a numpy scalar: (where, element, expected)."""
+    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
+        pairs = [(f"{path}[{i}]", g, e) for i, (g, e) in enumerate(zip(got, expected, strict=False))]
+    elif isinstance(expected, dict) and isinstance(got, dict):
+        pairs = [(f"{path}[{k!r}]", got[k], e) for k, e in expected.items() if k in got]
+    else:
+        return None
+    for where, g, e in pairs:
+        if isinstance(e, (bool, int, float, str)) and not isinstance(g, (bool, int, float, str)):
+            return where, g, e
+        found = _wrapped_element(g, e, where)
+        if found is not None:
+            return found
+    return None
 
 
 def check_true(name: str, condition: bool, message: str, hint: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """Build each assignment's instructor notebook from its ``.nbsrc`` cell file.
 
 An assignment is written as a plain-text cell file, ``solutions/<assignment>/<notebook>.nbsrc``, so that it
-reads and diffs like code; this script turns it into ``<notebook>.ipynb`` with the nbgrader metadata
+reads and diffs like code; this module turns it into ``<notebook>.ipynb`` with the nbgrader metadata
 (solution cells, locked test cells with points). The ``.ipynb`` is what nbgrader reads.
 
 A cell starts with a header line ``#%% KIND [key=value ...]``; everything up to the next header is the
@@ -17,8 +17,8 @@ cell's source, verbatim. Kinds:
 
 Usage::
 
-    python scripts/build_assignments.py            # (re)build every solutions/*/*.ipynb
-    python scripts/build_assignments.py --check    # exit 1 if a notebook is out of date
+    python -m gpt2ref.course.assignments            # (re)build every solutions/*/*.ipynb
+    python -m gpt2ref.course.assignments --check    # exit 1 if a notebook is out of date
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the course repository (gpt2ref/course/ is two levels down)
 SOLUTIONS = ROOT / "solutions"
 HEADER = re.compile(r"^#%%\s+(?P<kind>\w+)(?P<args>(?:\s+\w+=\S+)*)\s*$")
 KINDS = {"markdown", "code", "readonly", "solution", "tests"}
@@ -138,6 +138,7 @@ def nbsrc_files(root: Path = SOLUTIONS) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build (or with --check, only compare) every assignment notebook; exit status 1 if one is stale."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the notebooks are up to date")
     args = parser.parse_args(argv)
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"built {target.relative_to(ROOT)}")
     if stale:
         for target in stale:
-            print(f"out of date: {target.relative_to(ROOT)} (run python scripts/build_assignments.py)")
+            print(f"out of date: {target.relative_to(ROOT)} (run python -m gpt2ref.course.assignments)")
         return 1
     return 0
 
