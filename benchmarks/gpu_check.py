@@ -7,7 +7,7 @@ On a CUDA GPU (about 6-8 minutes on an H100/H200-class GPU):
     loss beside the 1.4697 that nanoGPT's README reports on an A100;
 (b) measures ms/step on the GPT-2-small shape (12 layers, 768 wide, batch 16 x 1024) for each rung
     of build-nanogpt's ladder, each rung keeping the ones before it: fp32, TF32 matmuls, bf16 autocast,
-    ``torch.compile``, fused AdamW, vocabulary padded from 50,257 to 50,304;
+    ``torch.compile``, fused AdamW, vocabulary padded from 50,257 to 50,304 (a multiple of 128);
 (c) runs the tests marked ``cuda`` (autocast, fused AdamW, compile on the GPU).
 
 Without CUDA, or with ``--toy``, it runs the same three steps at toy size on the CPU, in about a
@@ -47,8 +47,8 @@ from gpt2ref.model import GPT, GPTConfig  # noqa: E402
 from gpt2ref.presets import get_preset  # noqa: E402
 
 NANOGPT_A100_VAL_LOSS = 1.4697  # nanoGPT README: shakespeare-char, ~3 minutes on one A100
-GPT2_VOCAB, PADDED_VOCAB = 50257, 50304  # 50,304 = 393 x 128: a multiple of every power of two up to 128
-RUNGS = ("fp32", "+ TF32 matmuls", "+ bf16 autocast", "+ torch.compile", "+ fused AdamW", "+ vocab 50,304")
+TOY_VOCAB = 1000  # the toy ladder's vocabulary (padded: 1,024)
+RUNGS = ("fp32", "+ TF32 matmuls", "+ bf16 autocast", "+ torch.compile", "+ fused AdamW", "+ padded vocab")
 TIME_BUDGET_S = 480  # the whole check should fit in 8 minutes on an H100/H200
 
 
@@ -93,11 +93,16 @@ def train_char_model(device: torch.device, toy: bool, compile_model: bool, out_d
 # ----------------------------------------------------------------------------- (b) the ladder
 
 
+def padded(vocab_size: int, multiple: int = 128) -> int:
+    """The vocabulary rounded up to a multiple of 128 (50,257 -> 50,304), so the head's matmul tiles evenly."""
+    return -(-vocab_size // multiple) * multiple
+
+
 def ladder_config(toy: bool) -> tuple[GPTConfig, int, int]:
-    """(model config, batch size, sequence length): GPT-2 small at 16 x 1024, or a toy with GPT-2's vocabulary."""
-    if toy:
-        return GPTConfig(block_size=64, n_layer=2, n_head=2, n_embd=64, dropout=0.0), 4, 64
-    return GPTConfig(dropout=0.0), 16, 1024  # GPT-2 small: 12 layers, 12 heads, 768 wide
+    """(model config, batch size, sequence length): GPT-2 small at 16 x 1024, or a toy (vocabulary 1,000)."""
+    if toy:  # GPT-2's 50,257-row head alone would cost seconds a step in bf16 on a CPU
+        return GPTConfig(block_size=64, vocab_size=TOY_VOCAB, n_layer=2, n_head=2, n_embd=64, dropout=0.0), 4, 64
+    return GPTConfig(dropout=0.0), 16, 1024  # GPT-2 small: 12 layers, 12 heads, 768 wide, vocabulary 50,257
 
 
 @contextlib.contextmanager
@@ -116,7 +121,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_rung(device: torch.device, config: GPTConfig, batch: int, seq: int, *, tf32: bool, bf16: bool,
+def time_rung(device: torch.device, config: GPTConfig, batch: int, seq: int, n_tokens: int, *, tf32: bool, bf16: bool,
               compiled: bool, fused: bool, warmup: int, steps: int, model: torch.nn.Module | None = None
               ) -> tuple[dict[str, Any], torch.nn.Module]:
     """Median ms per training step (forward, backward, clip, AdamW) of one rung; returns the (compiled) model too."""
@@ -125,8 +130,8 @@ def time_rung(device: torch.device, config: GPTConfig, batch: int, seq: int, *, 
         raw = GPT(config).to(device)
         model = torch.compile(raw) if compiled else raw
     optimizer = torch.optim.AdamW(model.parameters(), lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=fused)
-    data = torch.randint(0, GPT2_VOCAB, (batch, seq + 1), generator=torch.Generator().manual_seed(0)).to(device)
-    x, y = data[:, :-1], data[:, 1:]  # real token ids stay below 50,257 even when the table is padded
+    data = torch.randint(0, n_tokens, (batch, seq + 1), generator=torch.Generator().manual_seed(0)).to(device)
+    x, y = data[:, :-1], data[:, 1:]  # real token ids stay below n_tokens (50,257) when the table is padded
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     losses, times = [], []
     with tf32_matmuls(tf32):
@@ -160,11 +165,14 @@ def run_ladder(device: torch.device, toy: bool, compile_ok: bool, warmup: int, s
     """Every rung of the ladder, each on top of the ones before; a rung that fails records its error."""
     config, batch, seq = ladder_config(toy)
     on_cuda = device.type == "cuda"
+    gc.collect()  # the trained model of step (a) is garbage by now: give its memory back first
+    if on_cuda:
+        torch.cuda.empty_cache()
     rungs = []
     model = None  # the compiled model is reused by the fused-AdamW rung (same graph, new optimizer)
     for i, name in enumerate(RUNGS):
         settings = dict(tf32=i >= 1 and on_cuda, bf16=i >= 2, compiled=i >= 3, fused=i >= 4)
-        vocab = PADDED_VOCAB if i >= 5 else GPT2_VOCAB
+        vocab = padded(config.vocab_size) if i >= 5 else config.vocab_size
         row: dict[str, Any] = {"rung": name, **settings, "vocab_size": vocab}
         if i == 1 and not on_cuda:
             row["note"] = "TF32 is a CUDA tensor-core format: no change on the CPU"
@@ -173,9 +181,11 @@ def run_ladder(device: torch.device, toy: bool, compile_ok: bool, warmup: int, s
                                "whole toy check; pass --toy-compile to include it)")
             settings["compiled"] = row["compiled"] = False
         reuse = model if name == "+ fused AdamW" and settings["compiled"] else None
+        if reuse is not None:
+            row["note"] = "continues the compiled model of the rung above (no second compile), so its first loss is lower"
         try:
-            timing, model = time_rung(device, replace(config, vocab_size=vocab), batch, seq, warmup=warmup,
-                                      steps=steps, model=reuse, **settings)
+            timing, model = time_rung(device, replace(config, vocab_size=vocab), batch, seq, config.vocab_size,
+                                      warmup=warmup, steps=steps, model=reuse, **settings)
             row.update(timing)
         except torch.cuda.OutOfMemoryError as exc:
             row["error"] = f"out of GPU memory at batch {batch} x {seq}: {str(exc).splitlines()[0]}"
@@ -193,8 +203,8 @@ def run_ladder(device: torch.device, toy: bool, compile_ok: bool, warmup: int, s
     for row in rungs:
         if base and row.get("ms_per_step"):
             row["speedup_vs_fp32"] = base / row["ms_per_step"]
-    return {"shape": f"{config.n_layer} layers, {config.n_head} heads, {config.n_embd} wide"
-                     + (" (toy size)" if toy else " (GPT-2 small)"),
+    return {"shape": f"{config.n_layer} layers, {config.n_head} heads, {config.n_embd} wide, vocabulary "
+                     f"{config.vocab_size:,} (padded: {padded(config.vocab_size):,})" + (" (toy size)" if toy else " (GPT-2 small)"),
             "batch": batch, "seq_len": seq, "warmup_steps": warmup, "timed_steps": steps, "rungs": rungs}
 
 

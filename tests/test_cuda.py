@@ -7,7 +7,6 @@ Every test here carries the ``cuda`` marker and skips itself where there is no C
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,6 @@ pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 CUDA = torch.device("cuda")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shared_cache(tmp_path_factory: pytest.TempPathFactory, shakespeare_file: Path) -> Iterator[Path]:
-    """A token cache of the module's own, and the local tiny-shakespeare."""
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GPT2REF_CACHE", str(cache))
-        mp.setenv("GPT2REF_SHAKESPEARE", str(shakespeare_file))
-        yield cache
 
 
 def small_model(seed: int = 0) -> GPT:
@@ -118,10 +107,13 @@ def test_batches_land_on_the_gpu() -> None:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_a_short_bf16_compiled_run_on_the_gpu_learns_and_reports_mfu_for_a_known_gpu(tmp_path: Path) -> None:
+def test_a_short_bf16_compiled_run_on_the_gpu_learns_and_reports_mfu_for_a_known_gpu(
+        tmp_path: Path, shakespeare_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPT2REF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GPT2REF_SHAKESPEARE", str(shakespeare_file))
     cfg = get_preset("smoke", device="cuda", dtype="bfloat16", compile=True, max_iters=30, lr_decay_iters=30,
                      eval_interval=15, eval_iters=4, log_interval=5, checkpoint_interval=30, sample_tokens=20,
-                     progress=False, out_dir=str(tmp_path))
+                     progress=False, out_dir=str(tmp_path / "run"))
     result = train(cfg)
     val = result.curve("val_loss")[1]
     assert all(math.isfinite(v) for v in val) and val[-1] < val[0]
