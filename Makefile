@@ -7,7 +7,7 @@ STAMP := $(VENV)/.course-installed
 JOBS ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup book test test-fast lint lab release grade selfcheck benchmarks clean
+.PHONY: help setup book test test-fast lint lab release grade selfcheck benchmarks gpu-check clean
 
 help:
 	@echo "make book        set up .venv, build the HTML book (_build/html)"
@@ -17,6 +17,7 @@ help:
 	@echo "make grade       autograde submitted/ in sandboxes, JOBS at once; feedback, grades.csv"
 	@echo "make selfcheck NB=exercises/NN_name/notebook.ipynb   run an exercise's visible tests"
 	@echo "make benchmarks  run the benchmark scripts (ratios against baselines)"
+	@echo "make gpu-check   on a CUDA GPU: train in bf16 + compile, the speed ladder, CUDA tests (toy size on a CPU)"
 
 # The virtual environment, installed once per change of pyproject.toml or constraints.txt.
 setup: $(STAMP)
@@ -67,6 +68,11 @@ selfcheck: setup
 
 benchmarks: setup
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# One command for a GPU machine (about 8 minutes on an H100/H200); without CUDA, a toy-size rehearsal on the CPU.
+# The summary: _build/gpu_check/gpu_check.json and gpu_check.txt.
+gpu-check: setup
+	PYTHON=$(BIN)/python scripts/gpu_check.sh
 
 clean:
 	rm -rf _build .pytest_cache

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -202,6 +204,23 @@ class DistInfo:
                    int(os.environ.get("WORLD_SIZE", 1)))
 
 
+def keep_freed_memory() -> bool:
+    """On glibc, keep freed memory in the heap for reuse instead of returning it to the OS; True if set.
+
+    A CPU training step frees and reallocates the same activations every time. With glibc's defaults many
+    of those buffers are fresh ``mmap`` pages, each 4 KB page a page fault to zero-fill: about 1,000 a step
+    and 3-4% of the small char model's step time. The process then holds its peak memory until it exits.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # absent from other C libraries (musl)
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))  # 32 MiB: glibc's cap
+
+
 def setup_device(info: DistInfo, preference: str) -> torch.device:
     """Pick the device; under torchrun also join the process group (NCCL on CUDA, gloo on the CPU)."""
     device = pick_device(preference)
@@ -375,6 +394,8 @@ def train(cfg: TrainConfig, on_step: Callable[[int, dict], None] | None = None) 
     """
     info = DistInfo.from_env()
     device = setup_device(info, cfg.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     try:
         return _train(cfg, info, device, on_step)
     finally:

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gpt2ref.model import GPT, MLP, Block, GPTConfig
+from gpt2ref.model import GPT, MLP, Block, GPTConfig, TanhGELU
 
 
 def tiny(**overrides):
@@ -235,7 +235,24 @@ def test_the_mlp_widens_four_times_and_uses_tanh_gelu():
     assert mlp.c_fc.weight.shape == (256, 64) and mlp.c_proj.weight.shape == (64, 256)
     x = torch.randn(3, 64)
     expected = mlp.c_proj(F.gelu(mlp.c_fc(x), approximate="tanh"))
-    assert torch.allclose(mlp(x), expected)
+    assert torch.allclose(mlp(x), expected, atol=1e-6)
+
+
+def test_gpt2s_gelu_is_pytorchs_tanh_gelu_in_value_and_gradient_and_stays_finite() -> None:
+    gelu = TanhGELU()
+    assert isinstance(gelu, torch.nn.GELU) and gelu.approximate == "tanh"
+    x = torch.linspace(-12, 12, 20001, requires_grad=True)
+    ours = gelu(x)
+    (grad,) = torch.autograd.grad(ours.sum(), x)
+    x_ref = x.detach().requires_grad_()
+    theirs = F.gelu(x_ref, approximate="tanh")
+    (grad_ref,) = torch.autograd.grad(theirs.sum(), x_ref)
+    assert torch.allclose(ours, theirs, atol=1e-6) and torch.allclose(grad, grad_ref, atol=1e-5)
+    x64 = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gelu, (x64,))
+    huge = torch.tensor([-1e30, -1e13, 1e13, 1e30], requires_grad=True)
+    (grad_huge,) = torch.autograd.grad(gelu(huge).sum(), huge)
+    assert torch.equal(grad_huge, torch.tensor([0.0, 0.0, 1.0, 1.0]))  # PyTorch's own kernel gives nan at +-1e30
 
 
 def test_dropout_is_random_in_training_and_off_in_eval():
