@@ -415,8 +415,9 @@ def download_gpt2(name: str = "gpt2", *, cache_dir: str | os.PathLike[str] | Non
         raise
     except Exception as err:  # HTTP errors, a connection cut mid-file, a size check of huggingface_hub
         _forget_partial_downloads(cache_dir, repo)
-        raise WeightsError(f"downloading {repo} from {endpoint} failed: {type(err).__name__}: {err}. Nothing "
-                           "partial was kept; run again to retry.") from err
+        first_line = (str(err).splitlines() or [""])[0]
+        raise WeightsError(f"downloading {repo} from {endpoint} failed ({type(err).__name__}: {first_line}). "
+                           "Nothing partial was kept; run again to retry.") from err
     finally:
         with contextlib.suppress(ImportError):
             _forget_partial_downloads(cache_dir, repo)
