@@ -239,6 +239,26 @@ class BookModel:
         """Each id as the text it stands for (for labels; a partial UTF-8 character shows as U+FFFD)."""
         return [self._token_string(int(i)) for i in ids]
 
+    @property
+    def description(self) -> str:
+        """One phrase saying which model this is, for the sentence of a page that names its model."""
+        n = self.model.num_parameters()
+        if self.is_gpt2:
+            return f"{self.name}, {n / 1e6:.0f}M parameters, with the weights OpenAI released"
+        c = self.course
+        assert c is not None
+        return (f"{self.name} ({n:,} parameters, validation loss {c.val_loss:.2f} nats per character), "
+                f"which gpt2ref's trainer trained on Shakespeare in {c.train_seconds / 60:.1f} minutes; "
+                "GPT-2's own weights were not found on this machine")
+
+    @torch.no_grad()
+    def next_token_table(self, text: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` most likely next tokens after ``text``, as (token text, probability), most likely first."""
+        ids = self.encode(text)[-self.model.config.block_size :]
+        logits, _ = self.model(torch.tensor([ids]), last_only=True)  # (1, 1, V)
+        top = torch.softmax(logits[0, -1].float(), dim=-1).topk(k)
+        return list(zip(self.token_strings(top.indices.tolist()), top.values.tolist(), strict=True))
+
 
 GPT2_NAME = "OpenAI's GPT-2 (124M)"
 COURSE_NAME = "the course's character model"
