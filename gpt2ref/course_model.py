@@ -296,3 +296,26 @@ def book_model(*, download: bool | None = None) -> BookModel:
     if gpt2 is not None:
         return gpt2_book_model(gpt2)
     return course_book_model(load_course_model())
+
+
+def excerpts(course: CourseModel, prompt: str = "\n", n_chars: int = 300, seed: int = 0) -> tuple[str, str]:
+    """A greedy and a sampled continuation of ``prompt`` (``n_chars`` characters each) by the course model."""
+    from gpt2ref.sampling import generate
+
+    idx = torch.tensor([course.tokenizer.encode(prompt)])  # (1, T)
+    greedy = generate(course.model, idx, n_chars, greedy=True)
+    sampled = generate(course.model, idx, n_chars, temperature=0.8, generator=torch.Generator().manual_seed(seed))
+    return tuple(course.tokenizer.decode(out[0, idx.size(1):].tolist()) for out in (greedy, sampled))
+
+
+def main() -> None:
+    """``python -m gpt2ref.course_model``: train (or read) the course model and say what it is."""
+    course = load_course_model(progress=True)
+    print(f"course model: {course.model.num_parameters():,} parameters, validation loss {course.val_loss:.4f}, "
+          f"trained in {course.train_seconds:.0f} s, cached at {course.path}")
+    greedy, sampled = excerpts(course)
+    print(f"--- greedy ---\n{greedy}\n--- sampled (temperature 0.8) ---\n{sampled}")
+
+
+if __name__ == "__main__":
+    main()
