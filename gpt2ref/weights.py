@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import urllib.parse
 import warnings
 from collections.abc import Mapping
@@ -295,14 +296,27 @@ def hub_endpoint() -> str:
 
 
 def hub_reachable(endpoint: str, timeout: float = NETWORK_TIMEOUT) -> bool:
-    """Whether a TCP connection to the hub opens within ``timeout`` seconds (no request is sent)."""
+    """Whether a TCP connection to the hub opens within ``timeout`` seconds, name lookup included.
+
+    The probe runs in a daemon thread, because a DNS lookup ignores socket timeouts and can hang on
+    a machine without network; no request is sent.
+    """
     url = urllib.parse.urlsplit(endpoint)
     port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    opened, done = threading.Event(), threading.Event()
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((url.hostname or "", port), timeout=timeout):
+                opened.set()
+        except OSError:
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=probe, daemon=True).start()
+    done.wait(timeout)
+    return opened.is_set()
 
 
 def _check_family_shape(config: GPTConfig, name: str, source: str) -> None:
