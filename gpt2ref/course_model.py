@@ -292,7 +292,9 @@ def book_model(*, download: bool | None = None) -> BookModel:
 
     if download is None:
         download = not os.environ.get("GPT2REF_NO_DOWNLOAD")
-    gpt2 = load_gpt2(download=download, required=False)
+    with warnings.catch_warnings():  # no GPT-2: the pages say which model they show, not why
+        warnings.simplefilter("ignore", UserWarning)
+        gpt2 = load_gpt2(download=download, required=False)
     if gpt2 is not None:
         return gpt2_book_model(gpt2)
     return course_book_model(load_course_model())

@@ -475,7 +475,8 @@ def load_gpt2(
         except WeightsError as err:
             if required:
                 raise
-            warnings.warn(f"{err} Using no GPT-2.", stacklevel=2)
+            if not hub_is_offline():  # offline was asked for: nothing to report
+                warnings.warn(f"{err} Using no GPT-2.", stacklevel=2)
     if folder is None:
         if not required:
             return None
