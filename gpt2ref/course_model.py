@@ -248,8 +248,8 @@ class BookModel:
         c = self.course
         assert c is not None
         return (f"{self.name} ({n:,} parameters, validation loss {c.val_loss:.2f} nats per character), "
-                f"which gpt2ref's trainer trained on Shakespeare in {c.train_seconds / 60:.1f} minutes; "
-                "GPT-2's own weights were not found on this machine")
+                f"which gpt2ref's trainer trained on Shakespeare ({c.train_seconds / 60:.1f} minutes on the "
+                "machine that first built it); GPT-2's own weights were not found on this machine")
 
     @torch.no_grad()
     def next_token_table(self, text: str, k: int = 10) -> list[tuple[str, float]]:
