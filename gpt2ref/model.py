@@ -240,13 +240,6 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
-    @classmethod
-    def from_pretrained(cls, source: Any, **kwargs: Any) -> GPT:
-        """GPT-2 with released or saved weights; see :func:`gpt2ref.weights.from_pretrained` for the sources."""
-        from gpt2ref.weights import from_pretrained  # weights.py imports this module
-
-        return from_pretrained(source, **kwargs)
-
     def hidden_states(self, idx: torch.Tensor) -> list[torch.Tensor]:
         """The residual stream (B, T, C) at each depth, as Hugging Face's ``output_hidden_states`` gives it.
 

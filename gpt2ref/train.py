@@ -142,23 +142,14 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> GPTConfig:
 
 
 def pretrained_model(name: str, block_size: int, dropout: float) -> GPT:
-    """OpenAI's GPT-2 ``name`` from local files, its context cropped to ``block_size``; a clear error if absent."""
-    from gpt2ref.weights import PRETRAINED_ENV, load_pretrained_gpt2
+    """OpenAI's GPT-2 ``name`` (found or downloaded by gpt2ref.weights), its context cropped to ``block_size``."""
+    from gpt2ref.weights import WeightsError, load_gpt2
 
-    model = load_pretrained_gpt2(name)
-    if model is None:
-        raise PretrainedWeightsError(
-            f"pretrained {name!r} weights are not on this machine (nothing is downloaded during training). "
-            f"Either point {PRETRAINED_ENV} at a Hugging Face GPT-2 folder (config.json + model.safetensors), "
-            f"or put {name!r} in the Hugging Face cache (huggingface-cli download openai-community/{name}), "
-            f"or train the same architecture from random weights with --init scratch."
-        )
-    expected = GPTConfig.from_preset(name)
+    try:
+        model = load_gpt2(name, download=True)
+    except WeightsError as err:
+        raise PretrainedWeightsError(f"{err} Or train the same architecture from random weights with --init scratch.") from err
     got = model.config
-    if (got.n_layer, got.n_head, got.n_embd) != (expected.n_layer, expected.n_head, expected.n_embd):
-        raise PretrainedWeightsError(
-            f"the GPT-2 weights found ({got.n_layer} layers, {got.n_embd} wide, e.g. via {PRETRAINED_ENV}) "
-            f"are not {name!r} ({expected.n_layer} layers, {expected.n_embd} wide)")
     if block_size > got.block_size:
         raise ValueError(f"block_size {block_size} exceeds {name}'s {got.block_size} learned positions")
     cropped = GPT(replace(got, block_size=block_size, dropout=dropout))

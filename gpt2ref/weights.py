@@ -14,26 +14,48 @@ copying. Three differences are handled here:
 
 Anything else that does not fit raises :class:`WeightsError`, naming the keys and shapes at fault.
 ``transformers`` is optional: it is imported only by the functions that need it.
+
+:func:`load_gpt2` is the one way to get OpenAI's released GPT-2: a folder, ``$GPT2REF_HF_GPT2``, the
+Hugging Face cache, then (only when asked, ``download=True``) the hub, each download checked against
+the sizes and hashes the hub publishes before it is used.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import socket
+import threading
+import urllib.parse
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gpt2ref.model import GPT, GPTConfig
+from gpt2ref.model import GPT, PRESETS, GPTConfig
 
 CONV1D_WEIGHTS = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
 MASK_BUFFERS = (".attn.bias", ".attn.masked_bias")  # the causal mask, stored as buffers by older transformers
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")  # torch.compile and DistributedDataParallel
-GPT2_HEADS = {768: 12, 1024: 16, 1280: 20, 1600: 25}  # n_embd -> n_head in the released GPT-2 family
-HUB_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
+GPT2_FAMILY = {name: cfg for name, cfg in PRESETS.items() if name.startswith("gpt2")}  # the released sizes
+GPT2_HEADS = {cfg.n_embd: cfg.n_head for cfg in GPT2_FAMILY.values()}  # n_embd -> n_head across the family
+HUB_NAMES = tuple(GPT2_FAMILY)
+HUB_OWNER = "openai-community"
+HUB_FILES = ("config.json", "model.safetensors")  # what a GPT-2 needs from the hub, in download order
+# GPT-2 small as published on the hub: the revision downloaded, and model.safetensors' (size, sha256)
+# at that revision, checked on top of what the hub reports.
+PINNED = {
+    "openai-community/gpt2": ("607a30d783dfa663caf39e06633721c8d4cfcd7e", {
+        "model.safetensors": (548_105_171, "248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707"),
+    }),
+}
 PRETRAINED_ENV = "GPT2REF_HF_GPT2"
+NETWORK_TIMEOUT = 3.0  # seconds to open a connection to the hub before deciding it is unreachable
+HUB_TIMEOUT = 10.0  # seconds huggingface_hub waits for the hub's answer about a file
 
 
 class WeightsError(ValueError):
@@ -255,79 +277,216 @@ def load_hf_folder(path: str | os.PathLike[str]) -> GPT:
     return from_hf_state_dict_to_model(_read_folder_weights(folder), config, source=str(folder))
 
 
-def _hub_folder(name: str, local_files_only: bool, cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """The local folder of hub model ``name`` (downloaded only if ``local_files_only`` is False), or None."""
+# ----------------------------------------------------------------------------- getting OpenAI's GPT-2
+
+
+def hub_repo(name: str) -> str:
+    """The hub repository of a GPT-2 name: "gpt2" -> "openai-community/gpt2"; "owner/repo" stays as it is."""
+    return name if "/" in name else f"{HUB_OWNER}/{name}"
+
+
+def hub_is_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` asks the Hugging Face libraries not to use the network."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def hub_endpoint() -> str:
+    """The hub's address: ``$HF_ENDPOINT`` (read now, not when huggingface_hub was imported) or the default."""
+    return os.environ.get("HF_ENDPOINT", "").rstrip("/") or "https://huggingface.co"
+
+
+def hub_reachable(endpoint: str, timeout: float = NETWORK_TIMEOUT) -> bool:
+    """Whether a TCP connection to the hub opens within ``timeout`` seconds, name lookup included.
+
+    The probe runs in a daemon thread, because a DNS lookup ignores socket timeouts and can hang on
+    a machine without network; no request is sent.
+    """
+    url = urllib.parse.urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    opened, done = threading.Event(), threading.Event()
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((url.hostname or "", port), timeout=timeout):
+                opened.set()
+        except OSError:
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=probe, daemon=True).start()
+    done.wait(timeout)
+    return opened.is_set()
+
+
+def _check_family_shape(config: GPTConfig, name: str, source: str) -> None:
+    """WeightsError unless ``config`` has the shape of GPT-2 ``name`` (when ``name`` is one of the family)."""
+    expected = GPT2_FAMILY.get(name.rsplit("/", 1)[-1])
+    if expected is None:
+        return
+    got = (config.n_layer, config.n_head, config.n_embd, config.vocab_size, config.block_size)
+    want = (expected.n_layer, expected.n_head, expected.n_embd, expected.vocab_size, expected.block_size)
+    if got != want:
+        raise WeightsError(f"the GPT-2 found in {source} ({got[0]} layers, {got[1]} heads, {got[2]} wide, "
+                           f"{got[3]} tokens, {got[4]} positions) is not {name!r} ({want[0]} layers, "
+                           f"{want[1]} heads, {want[2]} wide, {want[3]} tokens, {want[4]} positions)")
+
+
+def cached_gpt2_folder(name: str = "gpt2", cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The Hugging Face cache's snapshot folder holding GPT-2 ``name``'s config.json and weights, or None."""
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
-    candidates = [name] if "/" in name else [name, f"openai-community/{name}"]
-    for repo in candidates:
-        try:
-            folder = snapshot_download(
-                repo,
-                local_files_only=local_files_only,
-                cache_dir=cache_dir,
-                allow_patterns=["config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"],
-            )
-        except Exception:  # not cached, offline, unknown name: try the next candidate
-            continue
-        if (Path(folder) / "config.json").exists():
-            return Path(folder)
+    repos = [hub_repo(name)] + ([name] if "/" not in name else [])  # older downloads used the bare name
+    revisions = [PINNED[hub_repo(name)][0], "main"] if hub_repo(name) in PINNED else ["main"]
+    for repo in repos:
+        for revision in revisions:
+            found = [try_to_load_from_cache(repo, f, cache_dir=cache_dir, revision=revision) for f in HUB_FILES]
+            if all(isinstance(f, str) for f in found):
+                return Path(found[0]).parent
     return None
 
 
-def from_pretrained(
-    source: str | os.PathLike[str] | Mapping[str, torch.Tensor] | Any,
-    *,
-    config: GPTConfig | None = None,
-    local_files_only: bool = True,
-    cache_dir: str | os.PathLike[str] | None = None,
-) -> GPT:
-    """Load GPT-2 weights from a ``GPT2LMHeadModel``, a HF state dict, a saved folder or a hub name.
+def _file_digest(path: Path, kind: str) -> str:
+    """sha256 of a file, or its git blob sha1 (what the hub reports for files not stored in LFS)."""
+    digest = hashlib.sha256() if kind == "sha256" else hashlib.sha1()
+    if kind == "git":
+        digest.update(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    Hub names ("gpt2", "openai-community/gpt2-medium", ...) are looked up in the Hugging Face cache
-    (``cache_dir``, default the standard one); pass ``local_files_only=False`` to allow a download.
+
+def _forget_download(path: Path) -> None:
+    """Remove a downloaded file from the hub cache: its snapshot link and the blob behind it."""
+    blob = path.resolve()
+    for p in {path, blob}:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def _forget_partial_downloads(cache: str | os.PathLike[str] | None, repo: str) -> None:
+    """Remove the half-written ``*.incomplete`` files a failed download of ``repo`` left in the hub cache."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    blobs = Path(cache or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo, repo_type="model") / "blobs"
+    for partial in blobs.glob("*.incomplete"):
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+
+
+def _verify_download(path: Path, filename: str, size: int | None, etag: str, pinned: tuple[int, str] | None) -> None:
+    """Check a downloaded file against the size and hash the hub published (and the pinned ones); remove it if bad."""
+    checks = []
+    if size is not None:
+        checks.append(("size", size, path.stat().st_size))
+    etag = etag.strip('"').lower()
+    kind = "sha256" if len(etag) == 64 else "git" if len(etag) == 40 else None
+    if kind is not None:
+        checks.append((kind, etag, _file_digest(path, kind)))
+    if pinned is not None:
+        checks += [("size", pinned[0], path.stat().st_size), ("sha256", pinned[1], _file_digest(path, "sha256"))]
+    bad = [f"{what} {got} where {want} was expected" for what, want, got in checks if want != got]
+    if bad:
+        _forget_download(path)
+        raise WeightsError(f"the downloaded {filename} is damaged ({'; '.join(bad)}); it was removed from the "
+                           "Hugging Face cache. Run again to download it again, or download it yourself and "
+                           f"point ${PRETRAINED_ENV} at the folder.")
+
+
+def download_gpt2(name: str = "gpt2", *, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Download GPT-2 ``name``'s config.json and model.safetensors from the hub into the Hugging Face cache.
+
+    huggingface_hub shows a progress bar. Each file is checked against the size and hash the hub
+    publishes for it (and, for GPT-2 small, the sha256 pinned here); a file that fails is removed, as
+    are partial downloads, so a later run never trusts a bad file. Returns the snapshot folder.
     """
-    if hasattr(source, "state_dict") and hasattr(source, "config"):
-        return from_hf_model(source)
-    if isinstance(source, Mapping):
-        return from_hf_state_dict_to_model(source, config)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return load_hf_folder(path)
-    folder = _hub_folder(str(source), local_files_only, cache_dir)
-    if folder is None:
-        where = "in the local Hugging Face cache" if local_files_only else "on the Hugging Face hub"
-        hint = " (pass local_files_only=False to download it)" if local_files_only else ""
-        raise WeightsError(f"{str(source)!r} is neither a folder nor a model found {where}{hint}")
-    return load_hf_folder(folder)
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    repo, endpoint = hub_repo(name), hub_endpoint()
+    if hub_is_offline():
+        raise WeightsError(f"cannot download {repo}: HF_HUB_OFFLINE is set. Unset it to download, or point "
+                           f"${PRETRAINED_ENV} at a folder holding config.json and model.safetensors.")
+    if not hub_reachable(endpoint):
+        raise WeightsError(f"cannot download {repo}: {endpoint} is not reachable from this machine. Download "
+                           f"it where the network is (huggingface-cli download {repo}) and copy the Hugging "
+                           f"Face cache here, or point ${PRETRAINED_ENV} at a folder holding config.json and "
+                           "model.safetensors.")
+    revision, pinned_files = PINNED.get(repo, ("main", {}))
+    folder = None
+    try:
+        for filename in HUB_FILES:
+            url = hf_hub_url(repo, filename, revision=revision, endpoint=endpoint)
+            meta = get_hf_file_metadata(url, timeout=HUB_TIMEOUT, endpoint=endpoint)
+            path = Path(hf_hub_download(repo, filename, revision=revision, cache_dir=cache_dir, endpoint=endpoint,
+                                        etag_timeout=HUB_TIMEOUT))
+            _verify_download(path, filename, meta.size, meta.etag or "", pinned_files.get(filename))
+            folder = path.parent
+    except WeightsError:
+        raise
+    except Exception as err:  # HTTP errors, a connection cut mid-file, a size check of huggingface_hub
+        _forget_partial_downloads(cache_dir, repo)
+        first_line = (str(err).splitlines() or [""])[0]
+        raise WeightsError(f"downloading {repo} from {endpoint} failed ({type(err).__name__}: {first_line}). "
+                           "Nothing partial was kept; run again to retry.") from err
+    finally:
+        with contextlib.suppress(ImportError):
+            _forget_partial_downloads(cache_dir, repo)
+    assert folder is not None
+    _check_family_shape(config_from_hf(json.loads((folder / "config.json").read_text())), name, str(folder))
+    return folder
 
 
-def load_pretrained_gpt2(
+def load_gpt2(
     name_or_path: str | os.PathLike[str] | None = None,
     *,
-    allow_download: bool = False,
+    download: bool = False,
+    required: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> GPT | None:
-    """OpenAI's GPT-2 if it is available locally, else None (never waits on the network unless allowed).
+    """OpenAI's GPT-2 as a gpt2ref GPT (eval mode, CPU): the one way the course gets the released weights.
 
-    Looks at ``name_or_path`` (a folder or hub name, default "gpt2"), then the folder in
-    ``$GPT2REF_HF_GPT2``, then the Hugging Face cache (``cache_dir``, default the standard one).
-    A folder that exists but is broken raises WeightsError.
+    Looks, in order, at ``name_or_path`` if it is a folder, the folder in ``$GPT2REF_HF_GPT2``, the
+    Hugging Face cache (``cache_dir``, default the standard one), and then, only with
+    ``download=True``, the hub (:func:`download_gpt2`; skipped at once when ``HF_HUB_OFFLINE=1`` or the
+    hub is unreachable). ``name_or_path`` names the model ("gpt2", "gpt2-medium", ..., default "gpt2");
+    what is found must have that model's shape. When nothing is found: WeightsError saying what to do,
+    or None if ``required`` is False. A folder that exists but is broken is always an error.
     """
-    env = os.environ.get(PRETRAINED_ENV)
     if name_or_path is not None and Path(name_or_path).expanduser().is_dir():
-        return load_hf_folder(name_or_path)
+        return load_hf_folder(name_or_path).eval()
+    name = "gpt2" if name_or_path is None else str(name_or_path)
+    if "/" not in name and name not in GPT2_FAMILY:
+        raise WeightsError(f"unknown GPT-2 {name!r}: give a folder, a hub repository (owner/name) or one of "
+                           f"{', '.join(GPT2_FAMILY)}")
+    env = os.environ.get(PRETRAINED_ENV)
     if env:
         if not Path(env).expanduser().is_dir():
             raise WeightsError(f"${PRETRAINED_ENV} points to {env!r}, which is not a folder")
-        return load_hf_folder(env)
-    name = "gpt2" if name_or_path is None else str(name_or_path)
-    folder = _hub_folder(name, local_files_only=True, cache_dir=cache_dir)
-    if folder is None and allow_download:
-        folder = _hub_folder(name, local_files_only=False, cache_dir=cache_dir)
-    return None if folder is None else load_hf_folder(folder)
+        folder, source = Path(env).expanduser(), f"${PRETRAINED_ENV} ({env})"
+    else:
+        folder, source = cached_gpt2_folder(name, cache_dir), "the Hugging Face cache"
+    if folder is None and download:
+        try:
+            folder, source = download_gpt2(name, cache_dir=cache_dir), f"the hub ({hub_endpoint()})"
+        except WeightsError as err:
+            if required:
+                raise
+            if not hub_is_offline():  # offline was asked for: nothing to report
+                warnings.warn(f"{err} Using no GPT-2.", stacklevel=2)
+    if folder is None:
+        if not required:
+            return None
+        raise WeightsError(
+            f"GPT-2 {name!r} is not on this machine{'' if download else ' (and download=False)'}. Download it "
+            f"(load_gpt2({name!r}, download=True), or huggingface-cli download {hub_repo(name)}), or point "
+            f"${PRETRAINED_ENV} at a Hugging Face folder holding config.json and model.safetensors.")
+    model = load_hf_folder(folder)
+    _check_family_shape(model.config, name, source)
+    return model.eval()
 
 
 def to_hf_model(model: GPT) -> Any:

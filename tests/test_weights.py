@@ -19,10 +19,10 @@ from gpt2ref.weights import (
     config_from_hf,
     from_hf_model,
     from_hf_state_dict,
-    from_pretrained,
+    from_hf_state_dict_to_model,
+    load_gpt2,
     load_gpt_state_dict,
     load_hf_folder,
-    load_pretrained_gpt2,
     to_hf_model,
     to_hf_state_dict,
 )
@@ -190,7 +190,7 @@ def test_a_bare_gpt2model_file_with_mask_buffers_loads(hf_model, ours):
     for i in range(2):
         bare[f"h.{i}.attn.bias"] = torch.tril(torch.ones(128, 128)).view(1, 1, 128, 128)
         bare[f"h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
-    model = from_pretrained(bare, config=ours.config).eval()
+    model = from_hf_state_dict_to_model(bare, config=ours.config).eval()
     idx = inputs()[2]
     assert torch.equal(model(idx)[0], ours(idx)[0])
 
@@ -252,7 +252,7 @@ def test_gpt2_variants_gpt2ref_does_not_implement_are_refused():
 
 def test_a_width_outside_the_gpt2_family_needs_an_explicit_config(hf_model):
     with pytest.raises(WeightsError, match="pass config="):
-        from_pretrained(hf_model.state_dict())
+        from_hf_state_dict_to_model(hf_model.state_dict())
 
 
 def test_a_folder_without_config_json_is_a_clear_error(tmp_path):
@@ -263,9 +263,12 @@ def test_a_folder_without_config_json_is_a_clear_error(tmp_path):
         load_hf_folder(tmp_path)
 
 
-def test_an_unknown_hub_name_fails_at_once_when_offline(tmp_path):
-    with pytest.raises(WeightsError, match="local_files_only=False"):
-        from_pretrained("no-such-owner/no-such-gpt2", cache_dir=tmp_path)
+def test_a_gpt2_that_is_not_here_says_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("GPT2REF_HF_GPT2", raising=False)
+    with pytest.raises(WeightsError, match="download=True"):
+        load_gpt2("no-such-owner/no-such-gpt2", cache_dir=tmp_path)
+    with pytest.raises(WeightsError, match="unknown GPT-2 'gpt3'"):
+        load_gpt2("gpt3")
 
 
 # --- finding real GPT-2 weights --------------------------------------------------------------------
@@ -273,44 +276,32 @@ def test_an_unknown_hub_name_fails_at_once_when_offline(tmp_path):
 
 def test_the_environment_variable_points_to_a_local_gpt2(monkeypatch, hf_folder, ours):
     monkeypatch.setenv("GPT2REF_HF_GPT2", str(hf_folder))
-    model = load_pretrained_gpt2()
-    assert model is not None and torch.equal(model.state_dict()["lm_head.weight"], ours.state_dict()["lm_head.weight"])
+    model = load_gpt2("test-owner/tiny-gpt2")
+    assert torch.equal(model.state_dict()["lm_head.weight"], ours.state_dict()["lm_head.weight"])
     monkeypatch.setenv("GPT2REF_HF_GPT2", str(hf_folder / "missing"))
     with pytest.raises(WeightsError, match="not a folder"):
-        load_pretrained_gpt2()
+        load_gpt2()
 
 
-def test_without_local_weights_the_answer_is_none(monkeypatch, tmp_path):
+def test_weights_of_another_size_are_not_taken_for_the_gpt2_asked_for(monkeypatch, hf_folder):
+    monkeypatch.setenv("GPT2REF_HF_GPT2", str(hf_folder))
+    with pytest.raises(WeightsError, match=r"\(2 layers, 4 heads, 64 wide.*is not 'gpt2-medium' \(24 layers"):
+        load_gpt2("gpt2-medium")
+
+
+def test_without_local_weights_the_answer_is_none_when_not_required(monkeypatch, tmp_path):
     monkeypatch.delenv("GPT2REF_HF_GPT2", raising=False)
-    assert load_pretrained_gpt2(cache_dir=tmp_path) is None
+    assert load_gpt2(cache_dir=tmp_path, required=False) is None
 
 
 def test_gpt2_is_found_in_the_hugging_face_cache(monkeypatch, tmp_path, hf_folder, ours):
     # the cache layout huggingface_hub uses: models--owner--name/{refs/main, snapshots/<commit>/...}
     monkeypatch.delenv("GPT2REF_HF_GPT2", raising=False)
     commit = "0" * 40
-    repo = tmp_path / "models--openai-community--gpt2"
+    repo = tmp_path / "models--test-owner--tiny-gpt2"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     shutil.copytree(hf_folder, repo / "snapshots" / commit)
-    model = load_pretrained_gpt2(cache_dir=tmp_path)
-    assert model is not None
+    model = load_gpt2("test-owner/tiny-gpt2", cache_dir=tmp_path)
     idx = inputs()[1]
-    assert torch.equal(model.eval()(idx)[0], ours(idx)[0])
-
-
-# --- full size -------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_full_size_gpt2_with_random_weights_matches_hugging_face():
-    torch.manual_seed(0)
-    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()  # the real 124M shape
-    hf.config._attn_implementation = "eager"
-    model = from_hf_model(hf).eval()
-    assert model.num_parameters() == 124_439_808
-    idx = torch.randint(0, 50257, (1, 12))
-    with torch.no_grad():
-        theirs = hf(idx, output_hidden_states=True)
-        assert (model(idx)[0] - theirs.logits).abs().max() < TOL
-        assert (model.hidden_states(idx)[6] - theirs.hidden_states[6]).abs().max() < TOL
+    assert torch.equal(model(idx)[0], ours(idx)[0])
