@@ -106,7 +106,7 @@ class TanhGELU(nn.GELU):
 
     PyTorch's CPU kernel for the tanh form costs several times the exact GELU's (its tanh is slow) and
     was a sixth of a small model's training step; ``x * sigmoid(2u)`` with a hand-written backward
-    computes the same function (to float rounding) in about half the time. Other devices use PyTorch's kernel.
+    computes the same function (to float rounding) in about 60% of the time. Other devices use PyTorch's kernel.
     """
 
     def __init__(self) -> None:
