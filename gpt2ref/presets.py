@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gpt2ref.model import GPTConfig
 
 
 @dataclass
@@ -57,8 +61,9 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bar
 
     def __post_init__(self) -> None:
-        positive = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
-                    "max_iters", "eval_interval", "eval_iters", "log_interval", "checkpoint_interval")
+        self.model_config(vocab_size=1)  # the model's shape is checked once, where GPTConfig is built
+        positive = ("batch_size", "gradient_accumulation_steps", "max_iters", "eval_interval", "eval_iters",
+                    "log_interval", "checkpoint_interval")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -69,10 +74,6 @@ class TrainConfig:
             raise ValueError(f"init must be 'scratch' or a released GPT-2 ('gpt2', 'gpt2-medium', ...), got {self.init!r}")
         if self.init != "scratch" and self.tokenizer != "gpt2":
             raise ValueError(f"init={self.init!r} loads GPT-2's weights, which need tokenizer='gpt2'")
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.min_lr <= self.learning_rate:
             raise ValueError(f"need 0 <= min_lr <= learning_rate, got min_lr={self.min_lr}, "
                              f"learning_rate={self.learning_rate}")
@@ -85,6 +86,13 @@ class TrainConfig:
                              f"({self.decay_iters}) when decay_lr is on")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        """The GPTConfig of a model trained from scratch under this configuration."""
+        from gpt2ref.model import GPTConfig  # here, so that reading presets does not import torch
+
+        return GPTConfig(block_size=self.block_size, vocab_size=vocab_size, n_layer=self.n_layer,
+                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias)
 
     @property
     def decay_iters(self) -> int:

@@ -46,7 +46,7 @@ from gpt2ref.device import (
     resolve_dtype,
     synchronize,
 )
-from gpt2ref.model import GPT, GPTConfig
+from gpt2ref.model import GPT
 from gpt2ref.presets import TrainConfig
 from gpt2ref.sampling import sample_text
 
@@ -135,12 +135,6 @@ def estimate_loss(model: torch.nn.Module, data: TokenData, cfg: TrainConfig, dev
 # ----------------------------------------------------------------------------- the model to train
 
 
-def model_config(cfg: TrainConfig, vocab_size: int) -> GPTConfig:
-    """The GPTConfig of a model trained from scratch under ``cfg``."""
-    return GPTConfig(block_size=cfg.block_size, vocab_size=vocab_size, n_layer=cfg.n_layer, n_head=cfg.n_head,
-                     n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
-
-
 def pretrained_model(name: str, block_size: int, dropout: float) -> GPT:
     """OpenAI's GPT-2 ``name`` (found or downloaded by gpt2ref.weights), its context cropped to ``block_size``."""
     from gpt2ref.weights import WeightsError, load_gpt2
@@ -164,7 +158,7 @@ def build_model(cfg: TrainConfig, vocab_size: int, ckpt: dict | None = None) -> 
     if ckpt is not None:
         model = model_from_checkpoint(ckpt)
     elif cfg.init == "scratch":
-        model = GPT(model_config(cfg, vocab_size))
+        model = GPT(cfg.model_config(vocab_size))
     else:
         model = pretrained_model(cfg.init, cfg.block_size, cfg.dropout)
     if model.config.vocab_size < vocab_size:
@@ -410,7 +404,7 @@ def _train(cfg: TrainConfig, info: DistInfo, device: torch.device,
     data_info = {"tokenizer": data.tokenizer.meta, "text_sha256": data.text_sha256, "world_size": info.world_size}
     if ckpt is not None:
         # from scratch the model follows from cfg; a pretrained model's shape is covered by cfg.init
-        expected = asdict(model_config(cfg, data.vocab_size)) if cfg.init == "scratch" else ckpt["model_config"]
+        expected = asdict(cfg.model_config(data.vocab_size)) if cfg.init == "scratch" else ckpt["model_config"]
         check_resumable(ckpt, expected, cfg.to_dict(), data_info, ckpt_path)
     raw_model = build_model(cfg, data.vocab_size, ckpt)
     raw_model.to(device)
