@@ -210,10 +210,6 @@ class BigramModel:
         p = self.probs[ids[:-1], ids[1:]]  # (N - 1,) probability the model gave to what actually came next
         return float(-torch.log(p.double()).mean())
 
-    def perplexity(self, ids: IdsLike) -> float:
-        """``exp`` of the cross-entropy on ``ids``: how many tokens the model is 'choosing between' on average."""
-        return perplexity(self.nll(ids))
-
     def generate(self, start_id: int, n: int, generator: torch.Generator | None = None) -> list[int]:
         """``start_id`` followed by ``n`` sampled tokens, each drawn from the row of the previous one."""
         start = _as_ids([start_id], self.vocab_size, what="start_id").tolist()
