@@ -311,4 +311,4 @@ def count(html: Path) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    print(count(Path(sys.argv[1]) if len(sys.argv) > 1 else HTML))
+    print(count(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else HTML))
