@@ -19,6 +19,8 @@ CHAPTERS = [
     "01_next_word_prediction", "02_tokenization", "03_embeddings", "04_positions",
     "05_attention", "06_transformer", "07_sampling", "08_training",
 ]
+# Pages after the chapters that build a piece: the closing chapter and the bibliography.
+CLOSING, BACK_MATTER = "09_closing", ["references"]
 
 
 def _name(requirement: str) -> str:
@@ -92,7 +94,7 @@ def test_the_table_of_contents_lists_every_chapter_in_order():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     assert toc["root"] == "book/intro"
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    assert files == [f"book/{c}" for c in CHAPTERS]
+    assert files == [f"book/{c}" for c in [*CHAPTERS, CLOSING, *BACK_MATTER]]
 
 
 def test_the_book_does_not_execute_exercises_or_look_into_builds():
@@ -102,7 +104,7 @@ def test_the_book_does_not_execute_exercises_or_look_into_builds():
     assert "_build" in _pyproject()["tool"]["pytest"]["ini_options"]["norecursedirs"]
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("chapter", [*CHAPTERS, CLOSING])
 def test_chapters_are_stored_without_outputs(chapter: str):
     nb = nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)
     nbformat.validate(nb)
