@@ -60,12 +60,13 @@ def query_key_value(words: Sequence[str], keys: torch.Tensor, query: torch.Tenso
     c.arrow([(key_x + d * cw + 8, q_y), (score_x + 25, q_y), (score_x + 25, head_y - 14)], color=QUERY.stroke)
 
     best = int(weights.argmax())
+    score_scale = float(scores.abs().max()) or 1.0
     for i, word in enumerate(words):
         y = top + i * row_h
         c.text(word_x, y + row_h / 2, word, size=13, anchor="end", bold=i == best)
         c.cells(key_x, y, [[float(v) for v in keys[i]]], cw, row_h, KEY,
                 labels=[[_num(float(v)) for v in keys[i]]])
-        c.cells(score_x, y, [[float(scores[i]) / float(scores.abs().max())]], 50, row_h, OUTPUT,
+        c.cells(score_x, y, [[float(scores[i]) / score_scale]], 50, row_h, OUTPUT,
                 labels=[[_num(round(float(scores[i]), 2))]])
         w = float(weights[i])
         c.rect(bar_x, y + 6, max(2.0, bar_max * w / float(weights.max())), row_h - 12,

@@ -17,7 +17,7 @@ from gpt2ref.presets import get_preset
 from gpt2ref.shakespeare import load_shakespeare
 
 from . import attention, embeddings, generation, model, tokens, training
-from .data import loop_steps, token_pieces
+from .data import loop_steps
 from .figure import Diagram
 
 WORDS = ["The", "cat", "sat", "on", "the", "mat", "because", "it"]
@@ -61,7 +61,7 @@ EXAMPLES: dict[str, Callable[[], Diagram]] = {
     "attention-heads": lambda: attention.attention_heads(GPT2),
     "transformer-block": lambda: model.transformer_block(GPT2),
     "gpt2-model": lambda: model.gpt2_model(GPT2, "The cat sat"),
-    "kv-cache": lambda: generation.kv_cache(GPT2, [p for p, _ in token_pieces("The cat sat on")]),
+    "kv-cache": lambda: generation.kv_cache(GPT2, "The cat sat on"),
     "training-loop": _train,
 }
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gpt2ref.gpt2_tokenizer import GPT2Tokenizer
 from gpt2ref.model import GPTConfig
 
-from .data import LoopStep
+from .data import LoopStep, token_pieces
 from .figure import Diagram
 from .svg import (
     EMBED,
@@ -95,8 +96,9 @@ def autoregressive_loop(steps: Sequence[LoopStep], model_name: str = "the model"
     return Diagram.from_canvas(c, "autoregressive-loop", alt, caption)
 
 
-def kv_cache(config: GPTConfig, tokens: Sequence[str]) -> Diagram:
-    """One generation step with a KV cache: only the newest token is computed; its k and v are appended."""
+def kv_cache(config: GPTConfig, text: str, tokenizer: GPT2Tokenizer | None = None) -> Diagram:
+    """One generation step with a KV cache: only ``text``'s last token is computed; its k and v are appended."""
+    tokens = [piece for piece, _ in token_pieces(text, tokenizer)]
     W, H = 680.0, 372.0
     c = Canvas(W, H)
     cached, new = list(tokens[:-1]), tokens[-1]
@@ -134,7 +136,7 @@ def kv_cache(config: GPTConfig, tokens: Sequence[str]) -> Diagram:
     low = top + rows * row_h + 40
     c.arrow([(200, 144), (200, low), (v_x - 24, low), (v_x - 24, new_row_y), (v_x - 4, new_row_y)],
             color=HIGHLIGHT)
-    c.text(v_x - 36, new_row_y - 12, "v", size=13, bold=True, color=HIGHLIGHT)
+    c.text(v_x - 14, low - 14, "v", size=13, bold=True, color=HIGHLIGHT)
     c.text(v_x - 30, low + 14, "append to the caches", size=SMALL, anchor="end", color=HIGHLIGHT)
 
     # Attention of the new token over every cached key and value.
