@@ -179,3 +179,9 @@ def test_each_chapter_shows_its_diagram_from_a_removed_input_cell(function):
     cell = cells[0]
     assert "remove-input" in cell["metadata"].get("tags", []), "readers see the figure, not the drawing call"
     assert cell["outputs"] == [] and cell["execution_count"] is None, "notebooks are stored without outputs"
+
+
+def test_arrows_may_repeat_a_point():
+    c = Canvas(100, 100)
+    c.arrow([(0, 10), (50, 10), (50, 10), (50, 60)])  # e.g. a turn that happens to have zero length
+    assert "NaN" not in c.render("Diagram: an arrow") and "<path" in c.render("Diagram: an arrow")

@@ -68,7 +68,7 @@ def gpt2_model(config: GPTConfig, text: str, tokenizer: GPT2Tokenizer | None = N
     pieces = token_pieces(text, tokenizer)
     T, V, P, C, L = len(pieces), config.vocab_size, config.block_size, config.n_embd, config.n_layer
     n_params = parameter_count(config)
-    W, H = 680.0, 560.0
+    W, H = 680.0, 584.0
     c = Canvas(W, H)
     cx, bw = 300.0, 300.0
     bx = cx - bw / 2
@@ -90,29 +90,27 @@ def gpt2_model(config: GPTConfig, text: str, tokenizer: GPT2Tokenizer | None = N
     c.arrow([(cx, 157), (cx, 178)], color=EMBED.stroke, width=3)
     c.text(cx + 14, 168, f"(1, {T}, {C})", size=SMALL, anchor="start", mono=True, color=MUTED)
 
-    # The blocks.
-    top, bh = 180.0, 34.0
-    labels = ["block 1", "block 2", "⋮", f"block {L}"]
+    # The blocks: the first two, a gap, the last.
+    top, bh, gap = 180.0, 34.0, 18.0
     y = top
-    for k, label in enumerate(labels):
-        if label == "⋮":
-            c.text(cx, y + 10, "⋮", size=16, color=MUTED)
-            y += 24
-            continue
+    for k, label in enumerate(["block 1", "block 2", f"block {L}"]):
+        if k == 2:  # the blocks in between, drawn as a dashed stretch of the stream
+            y += 26
+            c.text(cx + 14, y - (gap + 26) / 2, f"blocks 3 to {L - 1}", size=SMALL, anchor="start", color=MUTED)
+        if k:
+            c.arrow([(cx, y - gap - (26 if k == 2 else 0)), (cx, y - 1)], color=EMBED.stroke, width=3,
+                    dashed=k == 2)
         c.box(bx, y, bw, bh, LAYER, f"{label}: attention + MLP", size=13)
-        if k < len(labels) - 1:
-            c.arrow([(cx, y + bh), (cx, y + bh + (14 if labels[k + 1] != "⋮" else 4))], color=EMBED.stroke,
-                    width=3)
-        y += bh + 14
-    blocks_bottom = y - 14
+        y += bh + gap
+    blocks_bottom = y - gap
     c.dimension(bx + bw + 14, top, bx + bw + 14, blocks_bottom, f"{L} blocks", side=1)
     c.text(bx + bw + 22, (top + blocks_bottom) / 2 + 20, f"each (1, {T}, {C})", size=SMALL, anchor="start",
            mono=True, color=MUTED)
     c.text(bx + bw + 22, (top + blocks_bottom) / 2 + 38, "in and out", size=SMALL, anchor="start", color=MUTED)
 
     # Final LayerNorm, the head, the scores.
-    y = blocks_bottom + 16
-    c.arrow([(cx, blocks_bottom), (cx, y)], color=EMBED.stroke, width=3)
+    y = blocks_bottom + gap
+    c.arrow([(cx, blocks_bottom), (cx, y - 1)], color=EMBED.stroke, width=3)
     c.box(bx, y, bw, 34, NORM, "ln_f: final LayerNorm", size=13)
     y += 34 + 16
     c.arrow([(cx, y - 16), (cx, y)])

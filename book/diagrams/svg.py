@@ -186,7 +186,10 @@ class Canvas:
     def arrow(self, points: Sequence[tuple[float, float]], color: str = LINE, width: float = 1.6,
               head: bool = True, dashed: bool = False, radius: float = 10) -> None:
         """A polyline arrow through ``points`` with rounded corners, pointing at the last point."""
-        pts = [(float(x), float(y)) for x, y in points]
+        pts: list[tuple[float, float]] = []
+        for x, y in points:  # a repeated point would make a zero-length segment
+            if not pts or math.dist(pts[-1], (x, y)) > 1e-6:
+                pts.append((float(x), float(y)))
         d = f"M{_fmt(pts[0][0])},{_fmt(pts[0][1])}"
         for i in range(1, len(pts) - 1):
             (x0, y0), (x1, y1), (x2, y2) = pts[i - 1], pts[i], pts[i + 1]
