@@ -177,8 +177,8 @@ def attention_heads(config: GPTConfig, T: int = 4) -> Diagram:
     card_w, card_h, step = 40.0, T * cell_h, 6.0
     s1 = 292.0
     c.arrow([(20 + mat_w + 32, y1 + card_h / 2), (s1 - 10, y1 + card_h / 2)], width=2)
-    c.text((20 + mat_w + 32 + s1) / 2 - 4, y1 - 22, "view(B, T, nh, hs)", size=SMALL, mono=True)
-    c.text((20 + mat_w + 32 + s1) / 2 - 4, y1 - 6, ".transpose(1, 2)", size=SMALL, mono=True)
+    c.text((20 + mat_w + 32 + s1) / 2 - 14, y1 - 22, "view(B, T, nh, hs)", size=SMALL, mono=True)
+    c.text((20 + mat_w + 32 + s1) / 2 - 14, y1 - 6, ".transpose(1, 2)", size=SMALL, mono=True)
     _head_stack(c, s1, y1, nh, card_w, card_h, step)
     stack_w = card_w + (nh - 1) * step
     c.text(s1 + stack_w / 2, y1 + card_h + 24, "q, k, v: (B, nh, T, hs)", size=SMALL, mono=True)
