@@ -42,7 +42,7 @@ def query_key_value(words: Sequence[str], keys: torch.Tensor, query: torch.Tenso
     W, cw, row_h = 680.0, 46.0, 28.0
     word_x, key_x, score_x, bar_x, val_x = 92.0, 104.0, 276.0, 346.0, 536.0
     q_y, head_y, top = 56.0, 104.0, 124.0
-    H = top + T * row_h + 70
+    H = top + T * row_h + 84
     c = Canvas(W, H)
     bar_max = 118.0
 
