@@ -10,25 +10,17 @@ import json
 
 import pytest
 import torch
+from widget_helpers import tiny_model
 
 from gpt2ref.bpe import BPETokenizer, encode_chunk_fast
-from gpt2ref.char_tokenizer import CharTokenizer
 from gpt2ref.course import widgets
-from gpt2ref.model import GPT, GPTConfig
+from gpt2ref.gpt2_tokenizer import GPT2Tokenizer
 from gpt2ref.sampling import apply_temperature, top_k_filter, top_p_filter
-
-ALPHABET = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    """A small random GPT over a character alphabet, its logits spread out so the filters have work to do."""
-    torch.manual_seed(0)
-    tok = CharTokenizer(ALPHABET)
-    model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=48, vocab_size=tok.vocab_size, dropout=0.0))
-    with torch.no_grad():
-        model.lm_head.weight.mul_(40)  # tied to wte: sharper logits than a fresh model's near-uniform ones
-    return model.eval(), tok
+    return tiny_model()
 
 
 def full_logits(model, tok, prompt):
@@ -139,8 +131,6 @@ def test_bpe_step_n_is_the_text_after_the_first_merges():
 
 
 def test_bpe_steps_with_gpt2s_merges():
-    from gpt2ref.gpt2_tokenizer import GPT2Tokenizer
-
     tok = GPT2Tokenizer.load()
     text = "The tokenizer splits unhappiness, doesn't it?"
     data = widgets.bpe_steps_data(tok, text, tokenizer_name="GPT-2")
@@ -164,3 +154,23 @@ def test_documents_are_small(tiny):
     assert len(json.dumps(data)) < 40_000
     attention = widgets.attention_data(model, tok, "To be, or not to be, that is the")
     assert len(json.dumps(attention)) < 40_000
+
+
+def test_static_figures_draw_the_exported_data(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model, tok = tiny
+    dials = widgets.sampling_data(model, tok, "To be", n_top=30, n_bars=12)
+    fig = widgets.sampling_figure(dials, settings=[(1.0, 30, 1.0), (0.5, 5, 0.9)])
+    assert len(fig.axes) == 2 and "top-k 5" in fig.axes[1].get_title()
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == dials["labels"][:12]
+    heads = widgets.attention_data(model, tok, "To be", layer=1, head=0)
+    fig2 = widgets.attention_figure(heads)
+    assert "layer 1, head 0" in fig2.axes[0].get_title()
+    stepper = widgets.bpe_steps_data(GPT2Tokenizer.load(), "a cat")
+    fig3 = widgets.bpe_figure(stepper)
+    assert fig3.axes[-1].get_title(loc="left").startswith(f"after {len(stepper['steps'])} of the")
+    plt.close("all")

@@ -16,19 +16,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from widget_helpers import tiny_model
 
 from gpt2ref.bpe import encode_chunk_fast
-from gpt2ref.char_tokenizer import CharTokenizer
 from gpt2ref.course import widgets
 from gpt2ref.gpt2_tokenizer import GPT2Tokenizer
-from gpt2ref.model import GPT, GPTConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "book" / "widgets"
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ALPHABET = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 PROMPT = "ROMEO:\nWhat shall I "
 SENTENCE = "To be, or not to be"
 BPE_TEXT = "The tokenizer splits unhappiness, doesn't it?"
@@ -50,12 +48,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(0)
-    tok = CharTokenizer(ALPHABET)
-    model = GPT(GPTConfig(n_layer=3, n_head=4, n_embd=32, block_size=48, vocab_size=tok.vocab_size, dropout=0.0))
-    with torch.no_grad():
-        model.lm_head.weight.mul_(40)  # tied to wte: sharper logits, so the filters cut something
-    return model.eval(), tok
+    return tiny_model(n_layer=3, n_head=4)
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +191,7 @@ def test_attention_explorer_shows_each_heads_weights(page, docs, tiny):
         assert torch.allclose(torch.tensor(shown, dtype=torch.float64), maps[l, h, q].double(), atol=1e-5)
         cells = widget.locator(".gw-cell").evaluate_all("cs => cs.map(c => Number(c.dataset.weight))")
         assert torch.allclose(torch.tensor(cells, dtype=torch.float64).view(T, T), maps[l, h].double(), atol=1e-5)
-        assert widget.locator(".gw-row-selected").count() == T
+        assert widget.locator(".gw-cell.gw-row-selected").count() == T
         future = tokens.evaluate_all("bs => bs.map(b => b.classList.contains('gw-future'))")
         assert future == [j > q for j in range(T)]
         if (l, h) == (0, 0):

@@ -96,8 +96,8 @@
     const d = data.defaults;
     const intro = el("p", { class: "gw-caption" }, [
       "Next token after ", el("code", { text: data.prompt_label }), " (" + data.model + "). ",
-      "The widget holds the " + n + " most likely of the " + data.vocab_size.toLocaleString("en") +
-      " tokens; move the dials.",
+      (n === data.vocab_size ? "The widget holds all " + n + " tokens" : "The widget holds the " + n +
+        " most likely of the " + data.vocab_size.toLocaleString("en") + " tokens") + "; move the dials.",
     ]);
     const temp = slider("temperature", data.temperatures.min, data.temperatures.max, data.temperatures.step,
       d.temperature, (v) => v.toFixed(2), update);
@@ -197,9 +197,14 @@
     });
     const readout = el("p", { class: "gw-summary", "aria-live": "polite" });
     const grid = el("div", { class: "gw-heatmap", role: "img" });
-    grid.style.gridTemplateColumns = "repeat(" + T + ", minmax(0, 1fr))";
-    const cells = [];
+    grid.style.gridTemplateColumns = "auto repeat(" + T + ", minmax(0, 1fr))";
+    grid.append(el("span", { "aria-hidden": "true" }));
+    data.labels.forEach((label) => grid.append(el("span", { class: "gw-axis-label gw-col-label", text: label })));
+    const cells = [], rowLabels = [];
     for (let i = 0; i < T; i++) {
+      const rowLabel = el("span", { class: "gw-axis-label gw-row-label", text: data.labels[i] });
+      grid.append(rowLabel);
+      rowLabels.push(rowLabel);
       const row = [];
       for (let j = 0; j < T; j++) {
         const c = el("div", { class: "gw-cell", "data-i": String(i), "data-j": String(j) });
@@ -232,6 +237,7 @@
           (visible ? ", weight " + w.toFixed(2) : ", in the future: weight 0"));
       });
       for (let i = 0; i < T; i++) {
+        rowLabels[i].classList.toggle("gw-row-selected", i === query);
         for (let j = 0; j < T; j++) {
           const c = cells[i][j];
           c.style.background = viridis(m[i][j]);
@@ -240,8 +246,8 @@
         }
       }
       const ranked = m[query].slice(0, query + 1).map((w, j) => [w, j]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-      readout.textContent = "Layer " + l + ", head " + h + ": token " + query + " (" + data.labels[query] +
-        ") puts most weight on " + ranked.slice(0, 3).map(([w, j]) => data.labels[j] + " " + w.toFixed(2)).join(", ") + ".";
+      readout.textContent = "Layer " + l + ", head " + h + ": token " + query + ", “" + data.labels[query] +
+        "”, puts most weight on " + ranked.slice(0, 3).map(([w, j]) => "“" + data.labels[j] + "” (" + w.toFixed(2) + ")").join(", ") + ".";
       grid.setAttribute("aria-label", "Heatmap of layer " + l + ", head " + h + ": " + T + " by " + T +
         " attention weights. " + readout.textContent);
     }
