@@ -289,13 +289,13 @@
   function buildBpe(root, data, widget) {
     const nSteps = data.steps.length;
     const nBytes = data.chunks.reduce((s, c) => s + c.length, 0);
-    const intro = el("p", { class: "gw-caption" }, [
-      "BPE (" + data.tokenizer + ") on ", el("code", { text: data.text.replace(/ /g, "␣") }),
-      ". " + nSteps + " of its " + data.n_merges.toLocaleString("en") + " merges apply to this text; slide through them."]);
+    const intro = el("p", { class: "gw-caption" }, ["Text: ", el("code", { text: data.text.replace(/ /g, "␣") })]);
+    const how = el("p", { class: "gw-caption", text: nSteps + " of the " + data.n_merges.toLocaleString("en") +
+      " merges (" + data.tokenizer + ") apply to it, in the order they were learned; slide through them." });
     const step = slider("merges applied", 0, nSteps, 1, nSteps, (v) => v + " of " + nSteps, update);
     const caption = el("p", { class: "gw-summary", "aria-live": "polite" });
     const line = el("div", { class: "gw-bpe-line", role: "list", "aria-label": "the tokens of the text" });
-    root.append(intro, el("div", { class: "gw-controls" }, [step.box]), caption, line);
+    root.append(intro, how, el("div", { class: "gw-controls" }, [step.box]), caption, line);
 
     function update() {
       const s = Number(step.input.value);
