@@ -264,11 +264,6 @@ def display_widget(data: dict, *, title: str) -> None:
     display(HTML(widget_html(data, title=title)))
 
 
-def sampling_probabilities(data: dict, temperature: float, top_k: int, top_p: float) -> list[float]:
-    """The widget's final probabilities of its tokens at these settings (via :func:`sampling_reference`)."""
-    return sampling_reference(data, temperature, top_k, top_p).tolist()
-
-
 def _entropy_bits(probs: Sequence[float]) -> float:
     return sum(-p * math.log2(p) for p in probs if p > 0)
 
@@ -283,7 +278,7 @@ def sampling_figure(data: dict, settings: Sequence[tuple[float, int, float]] = (
     axes = [axes] if len(settings) == 1 else list(axes)
     for ax, (t, k, p) in zip(axes, settings, strict=True):
         k = min(k, len(data["ids"]))
-        probs = sampling_probabilities(data, t, k, p)
+        probs = sampling_reference(data, t, k, p).tolist()
         kept = [q > 0 for q in probs[:n]]
         ax.bar(range(n), probs[:n], color=["tab:blue" if keep else "lightgray" for keep in kept])
         for x, keep in enumerate(kept):
