@@ -172,5 +172,18 @@ def test_static_figures_draw_the_exported_data(tiny):
     assert "layer 1, head 0" in fig2.axes[0].get_title()
     stepper = widgets.bpe_steps_data(GPT2Tokenizer.load(), "a cat")
     fig3 = widgets.bpe_figure(stepper)
-    assert fig3.axes[-1].get_title(loc="left").startswith(f"after {len(stepper['steps'])} of the")
+    titles = [t.get_text() for t in fig3.axes[0].texts if t.get_text().startswith("after ")]
+    assert titles[-1].startswith(f"after {len(stepper['steps'])} of the") and titles[0].startswith("after 0 of")
+    boxes = sorted((p.get_x(), p.get_y(), p.get_width()) for p in fig3.axes[0].patches)
+    assert all(a[0] + a[2] <= b[0] for a, b in zip(boxes, boxes[1:], strict=False) if a[1] == b[1]), "boxes overlap"
     plt.close("all")
+
+
+def test_probabilities_before_the_cut_are_over_the_whole_vocabulary(tiny):
+    model, tok = tiny
+    data = widgets.sampling_data(model, tok, "To be", n_top=10)
+    logits = full_logits(model, tok, "To be").double()
+    for t in (0.1, 0.65, 2.0):
+        assert torch.allclose(widgets.sampling_before_cut(data, t), torch.softmax(logits / t, 0)[data["ids"]], atol=1e-12)
+    with pytest.raises(ValueError, match="not one of the slider's values"):
+        widgets.sampling_before_cut(data, 0.33)

@@ -268,8 +268,28 @@ def _entropy_bits(probs: Sequence[float]) -> float:
     return sum(-p * math.log2(p) for p in probs if p > 0)
 
 
+def sampling_before_cut(data: dict, temperature: float) -> torch.Tensor:
+    """Full-vocabulary probabilities of the widget's tokens at ``temperature`` before any cut (float64).
+
+    ``temperature`` must be one of :func:`temperature_grid`'s values (the tail's log-sum-exp is known there).
+    """
+    grid = temperature_grid()
+    index = round((temperature - TEMPERATURE_MIN) / TEMPERATURE_STEP)
+    if not 0 <= index < len(grid) or abs(grid[index] - temperature) > 1e-9:
+        raise ValueError(f"temperature {temperature} is not one of the slider's values {grid[0]}, {grid[1]}, ..., {grid[-1]}")
+    z = torch.tensor(data["logits"], dtype=torch.float64) / temperature
+    lse = torch.logsumexp(z, dim=0)
+    tail = data["tail_logsumexp"][index]
+    if tail is not None:
+        lse = torch.logaddexp(lse, torch.tensor(tail, dtype=torch.float64))
+    return torch.exp(z - lse)
+
+
 def sampling_figure(data: dict, settings: Sequence[tuple[float, int, float]] = ((1.0, 200, 1.0), (0.7, 50, 0.9))):
-    """Static figure for the sampling dials: the top bars at a few (temperature, top-k, top-p) settings."""
+    """Static figure for the sampling dials: the top bars at a few (temperature, top-k, top-p) settings.
+
+    Filled bars are the probabilities after the cut (grey: cut), dashed outlines the probabilities before it.
+    """
     import matplotlib.pyplot as plt
 
     n = data["n_bars"]
@@ -279,16 +299,21 @@ def sampling_figure(data: dict, settings: Sequence[tuple[float, int, float]] = (
     for ax, (t, k, p) in zip(axes, settings, strict=True):
         k = min(k, len(data["ids"]))
         probs = sampling_reference(data, t, k, p).tolist()
+        before = sampling_before_cut(data, t).tolist()
         kept = [q > 0 for q in probs[:n]]
-        ax.bar(range(n), probs[:n], color=["tab:blue" if keep else "lightgray" for keep in kept])
+        ax.bar(range(n), probs[:n], color="tab:blue", label="after the cut (renormalised)")
+        ax.bar(range(n), before[:n], fill=False, edgecolor="black", linestyle="--", linewidth=0.8,
+               label="before the cut")
         for x, keep in enumerate(kept):
             if not keep:
-                ax.text(x, 0.005, "cut", ha="center", va="bottom", fontsize=7, color="dimgray", rotation=90)
-        ax.set_ylim(0, max(1e-3, max(probs[:n])) * 1.15)
+                ax.text(x, before[x], "cut", ha="center", va="bottom", fontsize=7, color="#a33")
+        ax.set_ylim(0, max(1e-3, *probs[:n], *before[:n]) * 1.18)
         ax.set_ylabel("probability")
         ax.set_title(f"temperature {t:g}, top-k {k}, top-p {p:g}: {sum(q > 0 for q in probs)} tokens kept, "
                      f"entropy {_entropy_bits(probs):.2f} bits", fontsize=10)
-    axes[-1].set_xticks(range(n), data["labels"][:n], rotation=60, fontsize=8)
+    axes[0].legend(fontsize=8, loc="upper right")
+    labels = data["labels"][:n]
+    axes[-1].set_xticks(range(n), labels, rotation=0 if max(map(len, labels)) <= 2 else 60, fontsize=8)
     axes[-1].set_xlabel(f"the {n} most likely next tokens after {data['prompt_label']!r}")
     return fig
 
@@ -321,25 +346,52 @@ def bpe_tokens_at(data: dict, step: int) -> list[list[int]]:
     return chunks
 
 
-def bpe_figure(data: dict, steps: Sequence[int] | None = None):
-    """Static figure for the BPE stepper: the sentence as token boxes after a few numbers of merges."""
+def bpe_figure(data: dict, steps: Sequence[int] | None = None, width_in: float = 7.5):
+    """Static figure for the BPE stepper: the text as token boxes after a few numbers of merges.
+
+    Laid out in points with a monospace font (DejaVu Sans Mono advances 0.602 em per character), so boxes
+    never overlap and long lines wrap; the tokens the step's merge just made are outlined in red.
+    """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     n = len(data["steps"])
     steps = sorted({0, n // 3, (2 * n) // 3, n}) if steps is None else list(steps)
-    fig, axes = plt.subplots(len(steps), 1, figsize=(7.5, 0.9 * len(steps) + 0.3), layout="constrained")
-    axes = [axes] if len(steps) == 1 else list(axes)
+    size, pad, gap, chunk_gap, line = 9.0, 2.0, 1.5, 6.0, 17.0  # points
+    char = 0.602 * size
+    width = width_in * 72 - 12
     colours = ["#fde2a7", "#b9e4c9", "#c6d8f5", "#f5c6d8"]
-    for ax, step in zip(axes, steps, strict=True):
-        tokens = [i for chunk in bpe_tokens_at(data, step) for i in chunk]
-        labels = [data["tokens"][str(i)] for i in tokens]
-        total = sum(len(s) for s in labels) + 0.4 * len(labels)
-        x = 0.0
-        for k, label in enumerate(labels):
-            width = (len(label) + 0.3) / total
-            ax.text(x, 0.5, label, family="monospace", fontsize=9, va="center",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": colours[k % len(colours)], "ec": "gray", "lw": 0.5})
-            x += width + 0.1 / total
-        ax.set_axis_off()
-        ax.set_title(f"after {step} of the {n} merges that apply: {len(tokens)} tokens", fontsize=9, loc="left")
+    titles, boxes = [], []  # (y, text) and (x, y, w, label, colour, fresh)
+    y = 0.0
+    for step in steps:
+        y -= line
+        chunks = bpe_tokens_at(data, step)
+        newest = data["steps"][step - 1][2] if step else None
+        count = sum(len(c) for c in chunks)
+        titles.append((y, f"after {step} of the {n} merges that apply: {count} tokens"))
+        y -= line
+        x, k = 0.0, 0
+        for chunk in chunks:
+            for i in chunk:
+                label = data["tokens"][str(i)]
+                w = len(label) * char + 2 * pad
+                if x + w > width and x > 0:
+                    x, y = 0.0, y - line
+                boxes.append((x, y, w, label, colours[k % len(colours)], i == newest))
+                x, k = x + w + gap, k + 1
+            x += chunk_gap
+        y -= 0.4 * line
+    height = -y + 6
+    fig = plt.figure(figsize=(width_in, height / 72))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(-6, width + 6)  # one data unit = one point, both ways
+    ax.set_ylim(-height + 6, 6)
+    ax.set_axis_off()
+    for ty, text in titles:
+        ax.text(0, ty, text, fontsize=size, va="center")
+    for bx, by, w, label, colour, fresh in boxes:
+        ax.add_patch(Rectangle((bx, by - 0.75 * size), w, 1.5 * size, facecolor=colour,
+                               edgecolor="#d62728" if fresh else "gray", linewidth=1.5 if fresh else 0.5))
+        ax.text(bx + pad, by, label, family="DejaVu Sans Mono", fontsize=size, va="center",
+                fontweight="bold" if fresh else "normal")
     return fig
