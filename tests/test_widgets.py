@@ -187,3 +187,14 @@ def test_probabilities_before_the_cut_are_over_the_whole_vocabulary(tiny):
         assert torch.allclose(widgets.sampling_before_cut(data, t), torch.softmax(logits / t, 0)[data["ids"]], atol=1e-12)
     with pytest.raises(ValueError, match="not one of the slider's values"):
         widgets.sampling_before_cut(data, 0.33)
+
+
+def test_exports_leave_the_models_mode_alone(tiny):
+    model, tok = tiny
+    model.train()
+    try:
+        widgets.sampling_data(model, tok, "To be", n_top=5)
+        widgets.attention_data(model, tok, "To be")
+        assert model.training
+    finally:
+        model.eval()

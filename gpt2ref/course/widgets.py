@@ -88,9 +88,13 @@ def sampling_data(model: GPT, tokenizer: Any, prompt: str, *, n_top: int = 200, 
     if n_top < 1 or n_bars < 1:
         raise ValueError(f"n_top and n_bars must be >= 1, got {n_top} and {n_bars}")
     ids = _encode(model, tokenizer, prompt)
-    model.eval()
-    with torch.no_grad():
-        logits, _ = model(torch.tensor([ids]), last_only=True)  # (1, 1, V)
+    was_training = model.training
+    model.eval()  # no dropout: the logits generation would see
+    try:
+        with torch.no_grad():
+            logits, _ = model(torch.tensor([ids]), last_only=True)  # (1, 1, V)
+    finally:
+        model.train(was_training)
     logits = logits[0, -1].float().cpu()  # (V,) float32, exactly as sampling receives them
     V = logits.numel()
     n_top = min(n_top, V)
@@ -117,6 +121,8 @@ def sampling_reference(data: dict, temperature: float, top_k: int, top_p: float,
 
     With ``full_logits`` (V,) it runs on the whole vocabulary (what the widget claims to equal);
     without, on the exported top tokens only. Tokens cut by top-k or top-p get probability 0.
+    (``top_p_filter`` decides what to keep from float32 masses, the browser from float64 ones: they could
+    only disagree on a token whose mass ranked above it is within about 1e-7 of ``top_p``.)
     """
     from gpt2ref.sampling import apply_temperature, top_k_filter, top_p_filter
 
@@ -142,6 +148,7 @@ def attention_maps(model: GPT, ids: Sequence[int]) -> torch.Tensor:
     blocks = list(model.transformer.h)
     hooks = [block.attn.register_forward_pre_hook(lambda module, args, i=i: inputs.__setitem__(i, args[0]))
              for i, block in enumerate(blocks)]
+    was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
@@ -150,6 +157,7 @@ def attention_maps(model: GPT, ids: Sequence[int]) -> torch.Tensor:
     finally:
         for hook in hooks:
             hook.remove()
+        model.train(was_training)
     return torch.stack(maps).float().cpu()  # (n_layer, nh, T, T)
 
 
