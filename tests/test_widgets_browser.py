@@ -31,6 +31,13 @@ PROMPT = "ROMEO:\nWhat shall I "
 SENTENCE = "To be, or not to be"
 BPE_TEXT = "The tokenizer splits unhappiness, doesn't it?"
 WIDGET_CHAPTERS = {"02_tokenization": "bpe", "05_attention": "attention", "07_sampling": "sampling"}
+# The two settings of each widget that the screenshots of the built book show (slider label -> value).
+BOOK_SETTINGS = {
+    "sampling": [("cool-t0.5-k50-p0.9", {"temperature": "0.5", "top-k": "50", "top-p": "0.9"}),
+                 ("hot-t1.5-kmax-p1", {"temperature": "1.5", "top-k": "max", "top-p": "1"})],
+    "attention": [("opening-head", {}), ("last-layer-head0", {"layer": "max", "head": "0"})],
+    "bpe": [("halfway", {"merges applied": "20"}), ("final", {"merges applied": "max"})],
+}
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
@@ -317,12 +324,13 @@ def test_widgets_come_alive_in_the_built_book(browser):
         assert not errors, errors
         figure = widget.locator("xpath=ancestor::div[contains(@class,'cell_output')]//img")
         assert figure.count() >= 1 and not figure.first.is_visible(), "the static figure is for print only"
-        inputs = widget.locator("input[type=range]")
-        last = inputs.nth(inputs.count() - 1)
-        last.fill(last.get_attribute("min"))
-        shot(widget, f"book-{chapter}-{kind}-min")
-        last.fill(last.get_attribute("max"))
-        shot(widget, f"book-{chapter}-{kind}-max")
+        for name, settings in BOOK_SETTINGS[kind]:
+            for label, value in settings.items():
+                slider = widget.get_by_label(label, exact=True)
+                slider.fill(slider.get_attribute(value) if value in ("min", "max") else value)
+            if kind == "attention":
+                widget.locator(".gw-tok").last.focus()
+            shot(widget, f"book-{chapter}-{kind}-{name}")
         overflow = pg.evaluate("document.querySelector('article').scrollWidth - document.querySelector('article').clientWidth")
         assert overflow <= 1, f"{chapter} scrolls sideways at 1280 px"
         pg.close()
