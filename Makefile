@@ -7,7 +7,7 @@ STAMP := $(VENV)/.course-installed
 JOBS ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup book test test-fast lint lab release grade selfcheck benchmarks gpu-check clean
+.PHONY: help setup course-model book test test-fast lint lab release grade selfcheck benchmarks gpu-check clean
 
 help:
 	@echo "make book        set up .venv, build the HTML book (_build/html)"
@@ -31,7 +31,12 @@ $(STAMP): pyproject.toml constraints.txt
 .cache/mathjax-static/mathjax/tex-mml-chtml.js:
 	scripts/fetch_mathjax.sh
 
-book: setup .cache/mathjax-static/mathjax/tex-mml-chtml.js
+# The course's own character model, which the chapters use when GPT-2's weights are not on this machine:
+# trained once with gpt2ref.train (about 4 minutes on 2 cores), then read from ~/.cache/gpt2ref.
+course-model: setup
+	@scripts/stage "course model" $(BIN)/python -m gpt2ref.course_model
+
+book: setup course-model .cache/mathjax-static/mathjax/tex-mml-chtml.js
 	@scripts/stage "build the book" $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open the book: file://$(CURDIR)/_build/html/book/intro.html"
 
