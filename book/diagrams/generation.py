@@ -29,7 +29,7 @@ from .svg import (
     values,
 )
 
-def autoregressive_loop(steps: Sequence[LoopStep], model_name: str = "the model") -> Diagram:
+def autoregressive_loop(steps: Sequence[LoopStep], model_name: str = "model") -> Diagram:
     """Predict, sample, append, repeat: ``steps`` turns of the loop, one row each, around one model."""
     W, top, row_h = 680.0, 52.0, 100.0
     H = top + len(steps) * row_h + 16
@@ -86,7 +86,7 @@ def autoregressive_loop(steps: Sequence[LoopStep], model_name: str = "the model"
     first, last = steps[0], steps[-1]
     tail = "".join(first.context[-6:])
     drawn = ", ".join(repr(s.chosen) for s in steps)
-    alt = (f"the auto-regressive loop, {len(steps)} turns of {model_name.replace(chr(10), ' ')}. Each turn the "
+    alt = (f"the auto-regressive loop, {len(steps)} turns of the {model_name.replace(chr(10), ' ')}. Each turn the "
            f"model reads the tokens so far (the first turn's end with {tail!r}), gives a probability to every "
            f"possible next token (the first turn's favourite is {first.candidates[0][0]!r} at "
            f"{first.candidates[0][1]:.0%}), one token is sampled and appended, and the longer sequence goes "
