@@ -80,6 +80,16 @@ def python_folders() -> list[str]:
     return sorted({str(Path(f).resolve()) for f in folders if Path(f).is_dir()})
 
 
+def package_repository() -> list[str]:
+    """The folder holding the ``gpt2ref`` package when it is a source checkout (an editable install): it
+    holds ``solutions/``, so it is hidden, and only the package itself is shown (see python_folders)."""
+    import gpt2ref
+
+    folder = Path(gpt2ref.__file__).resolve().parent.parent
+    installs = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)]
+    return [] if any(folder.is_relative_to(p) for p in installs) else [str(folder)]
+
+
 def kernel_python() -> str:
     """This interpreter by a path with no symbolic link in its folders (a hidden folder may hold one)."""
     return str(Path(sys.executable).parent.resolve() / Path(sys.executable).name)
