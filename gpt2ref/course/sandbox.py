@@ -128,11 +128,15 @@ def bwrap_argv(config: SandboxConfig, work: Path, private: Path) -> list[str]:
     return argv
 
 
-def _set_limits(limits: Limits) -> None:
+def _set_limits(limits: Limits, own_user: bool) -> None:
+    """Resource limits inherited by the jail. The process limit counts every task of a user, so it is set
+    only when the kernel runs as a user of its own (grading as root)."""
     mb = 1024 * 1024
-    for kind, value in [(resource.RLIMIT_AS, limits.memory_mb * mb), (resource.RLIMIT_CPU, limits.cpu_seconds),
-                        (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_FSIZE, limits.file_mb * mb),
-                        (resource.RLIMIT_CORE, 0)]:
+    kinds = [(resource.RLIMIT_AS, limits.memory_mb * mb), (resource.RLIMIT_CPU, limits.cpu_seconds),
+             (resource.RLIMIT_FSIZE, limits.file_mb * mb), (resource.RLIMIT_CORE, 0)]
+    if own_user:
+        kinds.append((resource.RLIMIT_NPROC, limits.processes))
+    for kind, value in kinds:
         resource.setrlimit(kind, (value, value))
 
 
@@ -163,7 +167,7 @@ def launch(argv: list[str]) -> None:
     kernel = [kernel_python(), "-m", "ipykernel_launcher", *argv]
     command = ["timeout", "--signal=KILL", str(config.limits.wall_seconds),
                *bwrap_argv(config, work, private), *kernel]
-    _set_limits(config.limits)
+    _set_limits(config.limits, own_user=config.uid is not None)
     os.execvp(command[0], command)
 
 
