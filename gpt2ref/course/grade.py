@@ -155,7 +155,7 @@ class Job:
 def _sandbox_env(job: Job, runtime: Path, slot: int) -> tuple[dict[str, str], list[str]]:
     """The environment variables and nbgrader options that run the kernel in the sandbox."""
     config = sandbox.SandboxConfig(
-        hide=sorted({str(job.course), str(job.scratch), str(Path.home())}),
+        hide=sorted({str(job.course), str(job.scratch), str(Path.home()), *sandbox.package_repository()}),
         keep=sandbox.python_folders(), runtime=str(runtime),
         uid=61000 + slot if os.geteuid() == 0 else None)
     env = {sandbox.ENV_VAR: config.to_env(), "JUPYTER_PATH": str(job.scratch / "kernelspec"),

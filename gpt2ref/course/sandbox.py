@@ -80,6 +80,16 @@ def python_folders() -> list[str]:
     return sorted({str(Path(f).resolve()) for f in folders if Path(f).is_dir()})
 
 
+def package_repository() -> list[str]:
+    """The folder holding the ``gpt2ref`` package when it is a source checkout (an editable install): it
+    holds ``solutions/``, so it is hidden, and only the package itself is shown (see python_folders)."""
+    import gpt2ref
+
+    folder = Path(gpt2ref.__file__).resolve().parent.parent
+    installs = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)]
+    return [] if any(folder.is_relative_to(p) for p in installs) else [str(folder)]
+
+
 def kernel_python() -> str:
     """This interpreter by a path with no symbolic link in its folders (a hidden folder may hold one)."""
     return str(Path(sys.executable).parent.resolve() / Path(sys.executable).name)
@@ -118,11 +128,15 @@ def bwrap_argv(config: SandboxConfig, work: Path, private: Path) -> list[str]:
     return argv
 
 
-def _set_limits(limits: Limits) -> None:
+def _set_limits(limits: Limits, own_user: bool) -> None:
+    """Resource limits inherited by the jail. The process limit counts every task of a user, so it is set
+    only when the kernel runs as a user of its own (grading as root)."""
     mb = 1024 * 1024
-    for kind, value in [(resource.RLIMIT_AS, limits.memory_mb * mb), (resource.RLIMIT_CPU, limits.cpu_seconds),
-                        (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_FSIZE, limits.file_mb * mb),
-                        (resource.RLIMIT_CORE, 0)]:
+    kinds = [(resource.RLIMIT_AS, limits.memory_mb * mb), (resource.RLIMIT_CPU, limits.cpu_seconds),
+             (resource.RLIMIT_FSIZE, limits.file_mb * mb), (resource.RLIMIT_CORE, 0)]
+    if own_user:
+        kinds.append((resource.RLIMIT_NPROC, limits.processes))
+    for kind, value in kinds:
         resource.setrlimit(kind, (value, value))
 
 
@@ -153,7 +167,7 @@ def launch(argv: list[str]) -> None:
     kernel = [kernel_python(), "-m", "ipykernel_launcher", *argv]
     command = ["timeout", "--signal=KILL", str(config.limits.wall_seconds),
                *bwrap_argv(config, work, private), *kernel]
-    _set_limits(config.limits)
+    _set_limits(config.limits, own_user=config.uid is not None)
     os.execvp(command[0], command)
 
 
