@@ -62,7 +62,7 @@ release: setup
 	$(BIN)/python -m gpt2ref.course.release
 
 # Every student's kernel runs in a bubblewrap sandbox; JOBS students are graded at once
-(make grade JOBS=4). Without bwrap: make grade GRADE_FLAGS=--unsandboxed (at your own risk).
+# (make grade JOBS=4). Without bwrap: make grade GRADE_FLAGS=--unsandboxed (at your own risk).
 grade: setup
 	$(BIN)/python -m gpt2ref.course.grade --jobs $(JOBS) $(GRADE_FLAGS)
 
