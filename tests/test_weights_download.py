@@ -15,6 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 import torch
 
@@ -98,6 +99,13 @@ def tiny_files(tmp_path_factory) -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in ("config.json", "model.safetensors")}
 
 
+def hub_online(monkeypatch) -> None:
+    """Downloads allowed, even where the run itself is offline (CI sets HF_HUB_OFFLINE=1, which
+    huggingface_hub reads once, at import)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
 @pytest.fixture
 def hub(monkeypatch, tiny_files, tmp_path):
     """A running fake hub serving the tiny GPT-2 correctly; HF_ENDPOINT points at it, no other GPT-2 is found."""
@@ -107,7 +115,7 @@ def hub(monkeypatch, tiny_files, tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hub_online(monkeypatch)
     monkeypatch.delenv("GPT2REF_HF_GPT2", raising=False)
     yield server
     server.shutdown()
@@ -189,7 +197,7 @@ def test_an_unreachable_hub_is_given_up_on_within_seconds(tmp_path, monkeypatch)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hub_online(monkeypatch)
     monkeypatch.delenv("GPT2REF_HF_GPT2", raising=False)
     start = time.perf_counter()
     with pytest.raises(WeightsError, match="not reachable"):

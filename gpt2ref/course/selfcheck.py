@@ -113,6 +113,7 @@ def run_selfcheck(path: str | Path, timeout: int = 60, kernel_name: str | None =
                           "evalue": f"the cell ran longer than {timeout} s and was interrupted",
                           "traceback": []},
         allow_errors=True,
+        startup_timeout=180,  # a kernel can take over a minute to start on a busy 2-core machine
         kernel_name=kernel_name or nb.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(path.parent.resolve())}},
         on_cell_executed=record,
