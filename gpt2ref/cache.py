@@ -7,9 +7,17 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 CACHE_ENV = "GPT2REF_CACHE"
+
+
+def file_hexdigest(path: str | os.PathLike, digest: Any) -> str:
+    """Feed a file to ``digest`` (a hashlib object, possibly already primed) in 1 MiB chunks; its hex digest."""
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def cache_dir() -> Path:

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from gpt2ref.cache import CACHE_ENV, atomic_write, cache_dir
+from gpt2ref.cache import CACHE_ENV, atomic_write, cache_dir, file_hexdigest
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -28,11 +28,7 @@ class DataFileError(RuntimeError):
 
 def sha256_of(path: Path) -> str:
     """The hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_hexdigest(path, hashlib.sha256())
 
 
 def verify(path: Path, expected_sha256: str = SHAKESPEARE_SHA256) -> Path:

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from gpt2ref.cache import file_hexdigest
 from gpt2ref.model import GPT, PRESETS, GPTConfig
 
 CONV1D_WEIGHTS = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
@@ -353,10 +354,7 @@ def _file_digest(path: Path, kind: str) -> str:
     digest = hashlib.sha256() if kind == "sha256" else hashlib.sha1()
     if kind == "git":
         digest.update(f"blob {path.stat().st_size}\0".encode())
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_hexdigest(path, digest)
 
 
 def _forget_download(path: Path) -> None:
