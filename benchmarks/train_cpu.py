@@ -10,6 +10,7 @@ times and both validation losses. Both get the same number of threads (``--threa
 
     .venv/bin/python benchmarks/train_cpu.py --nanogpt ../nanoGPT            # the full comparison
     .venv/bin/python benchmarks/train_cpu.py --seeds 1337 --max-iters 200    # a quick look
+    .venv/bin/python benchmarks/train_cpu.py --profile --nanogpt ../nanoGPT  # where a step's time goes
 
 On a loaded machine, ``--jobs 2`` runs a gpt2ref run and a nanoGPT run at the same time (each pair
 shares whatever the machine has free at that moment) instead of one after the other.
@@ -169,6 +170,76 @@ def summarize(runs: list[Run], full_recipe: bool) -> dict:
     return out
 
 
+def profile_steps(cfg, nanogpt: Path | None, steps: int = 30, rounds: int = 5) -> None:
+    """Time one training step of each model in this process (alternating), then list each op's share.
+
+    The same batch, the same thread count; nanoGPT's step is its ``train.py`` loop body on the CPU
+    (forward, backward, gradient clipping, AdamW, zero_grad), on its own ``model.py`` imported from the checkout.
+    """
+    import contextlib
+    import io
+
+    import torch
+    from torch.profiler import profile
+
+    from gpt2ref.model import GPT
+    from gpt2ref.train import keep_freed_memory, train_step
+
+    keep_freed_memory()  # as in a training run
+    torch.manual_seed(cfg.seed)
+    vocab = 65  # the character vocabulary of tiny-shakespeare
+    ours = GPT(cfg.model_config(vocab))
+    ours_opt = ours.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    x = torch.randint(0, vocab, (cfg.batch_size, cfg.block_size))
+    y = torch.randint(0, vocab, (cfg.batch_size, cfg.block_size))
+    steps_by_tool = {"gpt2ref": lambda: train_step(ours, ours_opt, scaler, [(x, y)], contextlib.nullcontext(), cfg.grad_clip)}
+    if nanogpt is not None:
+        sys.path.insert(0, str(nanogpt))
+        with contextlib.redirect_stdout(io.StringIO()):  # its constructor prints the parameter count
+            import model as nanogpt_model  # nanoGPT's model.py, run as it is
+
+            theirs = nanogpt_model.GPT(nanogpt_model.GPTConfig(
+                block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer, n_head=cfg.n_head,
+                n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias))
+            their_opt = theirs.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
+
+        def nanogpt_step() -> None:
+            _, loss = theirs(x, y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(theirs.parameters(), cfg.grad_clip)
+            their_opt.step()
+            their_opt.zero_grad(set_to_none=True)
+
+        steps_by_tool["nanoGPT"] = nanogpt_step
+    times: dict[str, list[float]] = {tool: [] for tool in steps_by_tool}
+    for _ in range(rounds):  # alternate, so that a busy moment of the machine hits both
+        for tool, step in steps_by_tool.items():
+            for _ in range(3):
+                step()
+            start = time.thread_time()  # this thread's CPU time: less sensitive to other processes
+            for _ in range(steps):
+                step()
+            times[tool].append(1000 * (time.thread_time() - start) / steps)
+    tables = {}
+    for tool, step in steps_by_tool.items():
+        with profile() as prof:
+            for _ in range(steps):
+                step()
+        tables[tool] = {e.key: e.self_cpu_time_total / steps / 1000 for e in prof.key_averages()}
+    tools = list(steps_by_tool)
+    print(f"CPU ms per training step (median of {rounds} rounds of {steps}, alternating): "
+          + ", ".join(f"{t} {statistics.median(times[t]):.1f}" for t in tools)
+          + (f"; ratio {statistics.median(times['gpt2ref']) / statistics.median(times['nanoGPT']):.3f}x"
+             if "nanoGPT" in times else ""))
+    print("\nself CPU ms per step under the profiler (it inflates small ops), largest first:")
+    print(f"{'op':58} " + " ".join(f"{t:>8}" for t in tools))
+    keys = sorted(set().union(*tables.values()), key=lambda k: -max(tab.get(k, 0.0) for tab in tables.values()))
+    for key in keys[:30]:
+        print(f"{key[:58]:58} " + " ".join(f"{tables[t].get(key, 0.0):8.2f}" for t in tools))
+    print(f"{'total':58} " + " ".join(f"{sum(tables[t].values()):8.2f}" for t in tools))
+
+
 def main() -> None:
     """Parse the options, run the processes (alternating), print the table and the summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -179,6 +250,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at the same time (1: strictly one after another)")
     parser.add_argument("--work-dir", type=Path, default=None, help="where runs write (default: a temporary folder)")
     parser.add_argument("--json", type=Path, default=None, help="also write the runs and the summary here")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of training runs, time and profile single steps in this process")
     args = parser.parse_args()
 
     overrides = {}
@@ -197,6 +270,12 @@ def main() -> None:
         if REPO in (args.nanogpt, *args.nanogpt.parents):
             sys.exit("keep the nanoGPT checkout outside this repository")
         prepare_nanogpt_data(args.nanogpt)
+    if args.profile:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        profile_steps(cfg, args.nanogpt)
+        return
 
     jobs = []  # alternate: gpt2ref seed 1, nanoGPT, gpt2ref seed 2, nanoGPT, ...
     for i, seed in enumerate(args.seeds):

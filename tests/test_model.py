@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gpt2ref.model import GPT, MLP, Block, GPTConfig, TanhGELU
+from gpt2ref.model import GPT, MLP, Block, GPTConfig, TanhGELU, fused_adamw_available
 
 
 def tiny(**overrides):
@@ -218,6 +218,24 @@ def test_hidden_states_follow_hugging_faces_convention():
     assert torch.allclose(model.lm_head(states[-1]), model(idx)[0], atol=1e-6)  # the last one is after ln_f
 
 
+def test_attention_maps_are_each_layers_own_weights_in_a_forward_pass():
+    model = tiny().double().eval()
+    idx = torch.randint(0, 97, (2, 7))
+    maps = model.attention_maps(idx)
+    assert maps.shape == (model.config.n_layer, 2, model.config.n_head, 7, 7)
+    assert torch.allclose(maps.sum(-1), torch.ones((), dtype=maps.dtype), rtol=0, atol=1e-12)  # rows: distributions
+    assert torch.all(maps.triu(diagonal=1) == 0)  # nothing from later tokens
+    layer_inputs = {}  # what each attention layer sees in the ordinary forward pass
+    hooks = [block.attn.register_forward_pre_hook(lambda m, args, i=i: layer_inputs.__setitem__(i, args[0]))
+             for i, block in enumerate(model.transformer.h)]
+    model(idx)
+    for hook in hooks:
+        hook.remove()
+    for i, block in enumerate(model.transformer.h):
+        _, weights = block.attn(layer_inputs[i], return_weights=True)
+        assert torch.allclose(maps[i], weights, rtol=0, atol=1e-12)
+
+
 def test_a_block_whose_output_projections_are_zero_passes_the_residual_stream_through():
     torch.manual_seed(0)
     config = GPTConfig.from_preset("tiny")
@@ -290,7 +308,29 @@ def test_the_optimizer_decays_matrices_and_embeddings_but_not_biases_or_layer_no
     assert sum(p.numel() for g in optimizer.param_groups for p in g["params"]) == model.num_parameters()
     assert any(p is model.transformer.wte.weight for p in decay["params"])
     assert decay["lr"] == 6e-4 and decay["betas"] == (0.9, 0.95)
-    assert not optimizer.defaults.get("fused")  # the fused kernel is for CUDA only
+    # one fused kernel for all parameters where this PyTorch has it for the CPU (2.4 and later)
+    assert bool(optimizer.defaults.get("fused")) == fused_adamw_available("cpu")
+
+
+def test_the_fused_adamw_takes_the_same_steps_as_the_foreach_one():
+    if not fused_adamw_available("cpu"):
+        pytest.skip("this PyTorch has no fused AdamW for the CPU")
+    torch.manual_seed(0)
+    models = [tiny().double(), tiny().double()]  # float64: rounding differences stay far below the bound
+    models[1].load_state_dict(models[0].state_dict())
+    fused = models[0].configure_optimizer(0.1, 1e-2, (0.9, 0.99), "cpu")
+    loop = torch.optim.AdamW([{"params": [p for p in models[1].parameters() if p.dim() >= 2], "weight_decay": 0.1},
+                              {"params": [p for p in models[1].parameters() if p.dim() < 2], "weight_decay": 0.0}],
+                             lr=1e-2, betas=(0.9, 0.99), foreach=True)
+    optimizers = [fused, loop]
+    idx = torch.randint(0, 97, (4, 16))
+    for _ in range(5):
+        for model, optimizer in zip(models, optimizers, strict=True):
+            model(idx, idx)[1].backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=0, atol=1e-10)
 
 
 def test_training_flops_per_token_are_6n_plus_the_attention_term():

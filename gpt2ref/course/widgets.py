@@ -139,26 +139,14 @@ def sampling_reference(data: dict, temperature: float, top_k: int, top_p: float,
 # ---------------------------------------------------------------------------------------------------------
 
 def attention_maps(model: GPT, ids: Sequence[int]) -> torch.Tensor:
-    """Every head's attention weights on one sequence: (n_layer, n_head, T, T), rows summing to 1.
-
-    A forward pre-hook records each attention layer's input during one ordinary forward pass; each layer
-    then runs again on its input with ``return_weights=True``.
-    """
-    inputs: dict[int, torch.Tensor] = {}
-    blocks = list(model.transformer.h)
-    hooks = [block.attn.register_forward_pre_hook(lambda module, args, i=i: inputs.__setitem__(i, args[0]))
-             for i, block in enumerate(blocks)]
+    """Every head's attention weights on one sequence: (n_layer, n_head, T, T), rows summing to 1 (eval mode)."""
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            model(torch.tensor([list(ids)]))
-            maps = [block.attn(inputs[i], return_weights=True)[1][0] for i, block in enumerate(blocks)]
+        maps = model.attention_maps(torch.tensor([list(ids)], device=model.lm_head.weight.device))
     finally:
-        for hook in hooks:
-            hook.remove()
         model.train(was_training)
-    return torch.stack(maps).float().cpu()  # (n_layer, nh, T, T)
+    return maps[:, 0].float().cpu()  # (n_layer, nh, T, T)
 
 
 def pack_weights(maps: torch.Tensor) -> str:
