@@ -55,14 +55,20 @@ def solved_source(source: str) -> str:
 
 @dataclass(frozen=True)
 class Mutant:
-    """A buggy variant of an assignment's solution: in solution cell ``cell``, ``old`` becomes ``new``;
-    grading it must cost the points of exactly the test cells in ``loses``."""
+    """A variant of an assignment's solution: in solution cell ``cell``, ``old`` becomes ``new``; grading it
+    must cost the points of exactly the test cells in ``loses``. A bug loses at least one cell; a correct
+    solution written another way (``loses = []``, see ``is_correct``) must earn full marks."""
 
     name: str
     cell: str
     old: str
     new: str
     loses: frozenset[str]
+
+    @property
+    def is_correct(self) -> bool:
+        """A correct-but-different variant: it must lose nothing."""
+        return not self.loses
 
 
 def load_mutants(assignment: str, folder: Path = MUTATIONS) -> list[Mutant]:
