@@ -66,6 +66,15 @@ def test_check_equal_points_at_the_first_difference():
     assert "expected a list, got a tuple" in _message(lambda: check_equal("ids", (1,), [1]))
 
 
+def test_check_equal_takes_any_dict_for_a_dict_but_not_a_dict_for_a_list():
+    from collections import Counter, defaultdict
+
+    check_equal("counts", Counter({(1, 2): 2}), {(1, 2): 2})  # a Counter is a dict
+    check_equal("counts", defaultdict(int, {(1, 2): 2}), {(1, 2): 2})
+    assert "expected a dict, got a list" in _message(lambda: check_equal("counts", [((1, 2), 2)], {(1, 2): 2}))
+    assert "expected 2" in _message(lambda: check_equal("counts", Counter({(1, 2): 3}), {(1, 2): 2}))
+
+
 def test_check_raises_and_check_shape():
     check_raises("bad", lambda: int("x"), ValueError)
     assert "expected ValueError to be raised, but it returned 3" in _message(lambda: check_raises("f", lambda: 3))

@@ -131,7 +131,7 @@ def check_equal(name: str, got: Any, expected: Any, hint: str | None = None) -> 
         return
     if type(got) is not type(expected) and not (
         isinstance(got, (int, float)) and isinstance(expected, (int, float)) and not isinstance(got, bool)
-    ):
+    ) and not (type(expected) is dict and isinstance(got, dict)):  # a Counter or defaultdict is a dict
         _fail(name, [f"expected a {type(expected).__name__}, got a {type(got).__name__}: {_describe(got)}"], hint)
     if got == expected:
         where = _wrapped_element(got, expected)
