@@ -11,7 +11,8 @@ Each student is graded on their own: a scratch copy of the course holding only t
 assignment's source and a copy of a gradebook in which only the assignment is recorded, one ``nbgrader
 autograde --student`` there, its kernel in the bubblewrap sandbox of ``gpt2ref.course.sandbox``. Up to
 ``--jobs`` students are graded at once; their results are merged into the course's ``gradebook.db`` by
-this process alone, one at a time, so SQLite never sees two writers. Then ``nbgrader generate_feedback``
+this process alone, one at a time, so SQLite never sees two writers; a worker that crashes, or a merge that
+fails (tried once more when every kernel is done), costs that student alone. Then ``nbgrader generate_feedback``
 writes ``feedback/<student>/<assignment>/*.html`` (no hidden test in it) and ``nbgrader export`` the CSV.
 
 The summary names, for every student, what went wrong in words the student can be told: an unreadable
