@@ -1,5 +1,6 @@
 """gpt2ref.course.grade says, for each submission, what an instructor can tell the student: an unreadable file,
-a test cell edited or deleted, a cell stopped or cut short (the full runs are in test_nbgrader_hostile.py)."""
+a test cell edited or deleted, a cell stopped or cut short (the full runs are in test_nbgrader_hostile.py); and
+grading a class in parallel survives a worker that crashes or a merge into the gradebook that fails."""
 
 from __future__ import annotations
 
