@@ -11,7 +11,8 @@ Each student is graded on their own: a scratch copy of the course holding only t
 assignment's source and a copy of a gradebook in which only the assignment is recorded, one ``nbgrader
 autograde --student`` there, its kernel in the bubblewrap sandbox of ``gpt2ref.course.sandbox``. Up to
 ``--jobs`` students are graded at once; their results are merged into the course's ``gradebook.db`` by
-this process alone, one at a time, so SQLite never sees two writers. Then ``nbgrader generate_feedback``
+this process alone, one at a time, so SQLite never sees two writers; a worker that crashes, or a merge that
+fails (tried once more when every kernel is done), costs that student alone. Then ``nbgrader generate_feedback``
 writes ``feedback/<student>/<assignment>/*.html`` (no hidden test in it) and ``nbgrader export`` the CSV.
 
 The summary names, for every student, what went wrong in words the student can be told: an unreadable
@@ -31,6 +32,7 @@ import queue
 import shutil
 import sys
 import tempfile
+import traceback
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -209,7 +211,8 @@ def _recorded(db: Path, assignment: str) -> bool:
 
 def merge_submission(course_db: Path, worker_db: Path, assignment: str, student: str) -> bool:
     """Copy one student's autograded submission from a scratch gradebook into the course's; False if the
-    scratch gradebook holds none. Only this process writes the course's gradebook."""
+    scratch gradebook holds none. Only this process writes the course's gradebook. If the copy fails
+    half-way, the half-copied submission is removed again, so the course's gradebook never holds one."""
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(gradebook_url(worker_db)) as wb:
@@ -228,13 +231,21 @@ def merge_submission(course_db: Path, worker_db: Path, assignment: str, student:
             gb.remove_submission(assignment, student)
         except MissingEntry:
             pass
-        gb.add_submission(assignment, student, timestamp=timestamp)
-        for notebook, name, score, manual in grades:
-            grade = gb.find_grade(name, notebook, assignment, student)
-            grade.auto_score, grade.needs_manual_grade = score, manual
-        for notebook, name, text in comments:
-            gb.find_comment(name, notebook, assignment, student).auto_comment = text
-        gb.db.commit()
+        try:
+            gb.add_submission(assignment, student, timestamp=timestamp)
+            for notebook, name, score, manual in grades:
+                grade = gb.find_grade(name, notebook, assignment, student)
+                grade.auto_score, grade.needs_manual_grade = score, manual
+            for notebook, name, text in comments:
+                gb.find_comment(name, notebook, assignment, student).auto_comment = text
+            gb.db.commit()
+        except BaseException:
+            gb.db.rollback()
+            try:
+                gb.remove_submission(assignment, student)
+            except MissingEntry:
+                pass
+            raise
     return True
 
 
@@ -290,23 +301,33 @@ def grade_class(course: Path, names: list[str], timeout: int | None, jobs: int, 
         for slot in range(jobs):
             slots.put(slot)
 
-        def run(job: Job) -> tuple[Job, Path, str]:
+        def run(job: Job) -> tuple[Path | None, str]:
             slot = slots.get()
             try:
-                return (job, *autograde_one(job, slot))
+                return autograde_one(job, slot)
+            except Exception:  # noqa: BLE001 - a worker that crashes costs this student only
+                return None, f"the grader crashed while grading this submission:\n{traceback.format_exc()}"
             finally:
                 slots.put(slot)
 
         bar = tqdm(total=len(todo), unit="student", desc="grading", disable=not progress, file=sys.stderr)
+        again: list[tuple[Job, Path]] = []
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for future in as_completed([pool.submit(run, job) for job in todo]):
-                job, home, output = future.result()
+            futures = {pool.submit(run, job): job for job in todo}
+            for future in as_completed(futures):
+                job = futures[future]
+                home, output = future.result()
                 log.append(f"== {job.assignment} / {job.student}\n{output}")
-                _collect(course, job, home, outcomes[(job.assignment, job.student)])
-                shutil.rmtree(home, ignore_errors=True)
-                shutil.rmtree(scratch / f"runtime-{job.assignment}-{job.student}", ignore_errors=True)
+                if home is None:
+                    outcomes[(job.assignment, job.student)].notes.append(
+                        "not graded: the grader crashed on this submission (see grading.log)")
+                elif not _settle(course, job, home, outcomes[(job.assignment, job.student)], log, last_try=False):
+                    again.append((job, home))
+                bar.set_postfix_str(job.student, refresh=False)
                 bar.update(1)
         bar.close()
+        for job, home in again:  # once no kernel runs any more: a second and last try
+            _settle(course, job, home, outcomes[(job.assignment, job.student)], log, last_try=True)
     for name in names:
         result = run_nbgrader(course, "generate_feedback", name, "--force")
         log.append(result.stdout + result.stderr)
@@ -320,20 +341,55 @@ def grade_class(course: Path, names: list[str], timeout: int | None, jobs: int, 
     return list(outcomes.values())
 
 
+def _settle(course: Path, job: Job, home: Path, outcome: Outcome, log: list[str], last_try: bool) -> bool:
+    """Collect one student's results and remove their scratch folders; False (folders kept) when collecting
+    failed and this was not the last try. On the last try, the failure becomes a note: this student is not
+    graded, every other student still is."""
+    try:
+        _collect(course, job, home, outcome)
+    except Exception as error:  # noqa: BLE001 - a failure here costs this student only
+        log.append(f"== {job.assignment} / {job.student}: recording the results failed\n{traceback.format_exc()}")
+        if not last_try:
+            return False
+        outcome.notes.append(f"not graded: recording the grades failed ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0][:160]}; see grading.log)")
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(job.scratch / f"runtime-{job.assignment}-{job.student}", ignore_errors=True)
+    return True
+
+
 def _collect(course: Path, job: Job, home: Path, outcome: Outcome) -> None:
-    """Bring one student's results from their scratch course into the course (called one at a time)."""
+    """Bring one student's results from their scratch course into the course (called one at a time): the
+    autograded notebooks, then the grades; if recording the grades fails, the notebooks are taken back."""
     folder = home / "autograded" / job.student / job.assignment
     notebooks = sorted(folder.glob("*.ipynb"))
-    if not notebooks or not merge_submission(course / "gradebook.db", home / "gradebook.db", job.assignment,
-                                             job.student):
+    if not notebooks:
         outcome.notes.append("not graded: nbgrader failed on this submission (see grading.log)")
         return
     target = course / "autograded" / job.student / job.assignment
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(folder, target, symlinks=True)
+    try:
+        merged = merge_submission(course / "gradebook.db", home / "gradebook.db", job.assignment, job.student)
+    except BaseException:
+        _discard(target)
+        raise
+    if not merged:
+        _discard(target)
+        outcome.notes.append("not graded: nbgrader failed on this submission (see grading.log)")
+        return
     outcome.graded = True
     for path in notebooks:
         outcome.notes.extend(autograded_notes(json.loads(path.read_text(encoding="utf-8")), job.timeout))
+
+
+def _discard(target: Path) -> None:
+    """Remove an autograded assignment folder, and its student's folder if that is left empty."""
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        target.parent.rmdir()
+    except OSError:
+        pass
 
 
 def write_csv(path: Path, outcomes: list[Outcome]) -> None:
