@@ -6,7 +6,9 @@ prints ms/iteration, tokens/s, the wall time from process start to the final che
 included) and the final validation loss. With ``--nanogpt PATH`` (a checkout of karpathy/nanoGPT, kept
 outside this repository) it also runs nanoGPT's own ``train.py`` on the same recipe (its README's
 "I only have a macbook" command), alternating with gpt2ref, and prints the ratio of the median wall
-times and both validation losses. Both get the same number of threads (``--threads``).
+times and both validation losses. Both get the same number of threads (``--threads``). After the timed
+runs, every final checkpoint is also evaluated on the whole validation split (every window, no sampling),
+the number that the recipe's 20 random evaluation batches estimate to within about +-0.01.
 
     .venv/bin/python benchmarks/train_cpu.py --nanogpt ../nanoGPT            # the full comparison
     .venv/bin/python benchmarks/train_cpu.py --seeds 1337 --max-iters 200    # a quick look
@@ -56,6 +58,56 @@ class Run:
     tokens_per_s: float
     val_loss: float
     iterations: int
+    checkpoint: str = ""  # the final checkpoint file
+    full_val_loss: float | None = None  # the checkpoint's loss on every window of the validation split
+    checkpoint_step: int | None = None  # nanoGPT keeps the checkpoint of its best evaluation, not the last
+
+
+def full_split_loss(loss_of, tokens, block_size: int, batch_size: int = 64) -> float:
+    """Mean loss of ``loss_of(x, y)`` over all non-overlapping windows of ``tokens``: no sampling noise.
+
+    The recipe's 20 random batches (240 windows) estimate the validation loss to about +-0.01; this is
+    the number they estimate.
+    """
+    import numpy as np
+    import torch
+
+    data = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
+    starts = torch.arange(0, len(data) - block_size - 1, block_size)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(starts), batch_size):
+            windows = data[starts[i:i + batch_size, None] + torch.arange(block_size + 1)]  # (b, T+1)
+            total += loss_of(windows[:, :-1].contiguous(), windows[:, 1:].contiguous()).item() * len(windows)
+    return total / len(starts)
+
+
+def add_full_val_losses(runs: list[Run], cfg, nanogpt: Path | None) -> None:
+    """Evaluate each run's final checkpoint on the whole validation split (after all the timed runs)."""
+    import contextlib
+    import io
+
+    import torch
+
+    from gpt2ref.checkpoint import load_checkpoint, model_from_checkpoint
+    from gpt2ref.data import load_token_data
+
+    val = load_token_data("char").val
+    for run in runs:
+        if run.tool == "gpt2ref":
+            ckpt = load_checkpoint(run.checkpoint)
+            model, run.checkpoint_step = model_from_checkpoint(ckpt).eval(), ckpt["step"]
+        else:
+            sys.path.insert(0, str(nanogpt))
+            with contextlib.redirect_stdout(io.StringIO()):
+                import model as nanogpt_model  # nanoGPT's model.py, run as it is
+
+                ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+                model = nanogpt_model.GPT(nanogpt_model.GPTConfig(**ckpt["model_args"]))
+            model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()})
+            model.eval()
+            run.checkpoint_step = ckpt["iter_num"]
+        run.full_val_loss = full_split_loss(lambda x, y, model=model: model(x, y)[1], val, cfg.block_size)
 
 
 def nanogpt_command(cfg, out_dir: Path) -> list[str]:
@@ -114,7 +166,8 @@ def run_gpt2ref(cfg, seed: int, env: dict[str, str], work: Path) -> Run:
     tok_s = statistics.median(r["tokens_per_sec"] for r in history if r.get("tokens_per_sec") is not None)
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
     val = [r["val_loss"] for r in history if r.get("val_loss") is not None][-1]
-    return Run("gpt2ref", seed, to_ckpt, total, cpu, 1000 * tokens_per_iter / tok_s, tok_s, val, cfg.max_iters)
+    return Run("gpt2ref", seed, to_ckpt, total, cpu, 1000 * tokens_per_iter / tok_s, tok_s, val, cfg.max_iters,
+               str(out_dir / "ckpt.pt"))
 
 
 def run_nanogpt(cfg, nanogpt: Path, env: dict[str, str], work: Path, index: int) -> Run:
@@ -129,16 +182,17 @@ def run_nanogpt(cfg, nanogpt: Path, env: dict[str, str], work: Path, index: int)
     ms = statistics.median(iter_ms)  # evaluation iterations are the outliers a median ignores
     tokens_per_iter = cfg.batch_size * cfg.block_size
     return Run("nanoGPT", 1337, to_ckpt, total, cpu, ms, 1000 * tokens_per_iter / ms, float(evals[-1][2]),
-               int(evals[-1][0]))
+               int(evals[-1][0]), str(out_dir / "ckpt.pt"))
 
 
 def print_runs(runs: list[Run]) -> None:
     """One line per run."""
     print(f"{'tool':8} {'seed':>5} {'iters':>5} {'ms/iter':>8} {'tokens/s':>9} {'to ckpt s':>10} {'process s':>10} "
-          f"{'CPU s':>7} {'val loss':>9}")
+          f"{'CPU s':>7} {'val loss':>9} {'full val':>9}")
     for r in runs:
         print(f"{r.tool:8} {r.seed:5d} {r.iterations:5d} {r.ms_per_iter:8.1f} {r.tokens_per_s:9.0f} "
-              f"{r.to_checkpoint_s:10.1f} {r.process_s:10.1f} {r.cpu_s:7.1f} {r.val_loss:9.4f}")
+              f"{r.to_checkpoint_s:10.1f} {r.process_s:10.1f} {r.cpu_s:7.1f} {r.val_loss:9.4f} "
+              + ("" if r.full_val_loss is None else f"{r.full_val_loss:9.4f}"))
 
 
 def summarize(runs: list[Run], full_recipe: bool) -> dict:
@@ -150,10 +204,15 @@ def summarize(runs: list[Run], full_recipe: bool) -> dict:
     out = {"gpt2ref_median_to_checkpoint_s": med(ours, "to_checkpoint_s"),
            "gpt2ref_median_ms_per_iter": med(ours, "ms_per_iter"), "gpt2ref_median_tokens_per_s": med(ours, "tokens_per_s"),
            "gpt2ref_val_losses": [r.val_loss for r in ours], "gpt2ref_mean_val_loss": mean_loss}
+    full = [r.full_val_loss for r in ours if r.full_val_loss is not None]
+    if full:
+        out["gpt2ref_full_val_losses"] = full
     print(f"\ngpt2ref: median {out['gpt2ref_median_ms_per_iter']:.1f} ms/iteration, "
           f"{out['gpt2ref_median_tokens_per_s']:,.0f} tokens/s, {out['gpt2ref_median_to_checkpoint_s']:.1f} s to the final "
           f"checkpoint; val loss {', '.join(f'{v:.4f}' for v in out['gpt2ref_val_losses'])}, mean {mean_loss:.4f}"
-          + (f" (target <= {TARGET_LOSS})" if full_recipe else ""))
+          + (f" (target <= {TARGET_LOSS})" if full_recipe else "")
+          + (f"; on the whole validation split {', '.join(f'{v:.4f}' for v in full)}, mean {statistics.mean(full):.4f}"
+             if full else ""))
     if theirs:
         for key in ("to_checkpoint_s", "process_s", "cpu_s", "ms_per_iter"):
             out[f"ratio_{key}"] = med(ours, key) / med(theirs, key)
@@ -162,7 +221,9 @@ def summarize(runs: list[Run], full_recipe: bool) -> dict:
                    nanogpt_val_losses=[r.val_loss for r in theirs])
         print(f"nanoGPT: median {out['nanogpt_median_ms_per_iter']:.1f} ms/iteration, "
               f"{out['nanogpt_median_to_checkpoint_s']:.1f} s to the final checkpoint; val loss "
-              f"{', '.join(f'{v:.4f}' for v in out['nanogpt_val_losses'])} (its seed is fixed)")
+              f"{', '.join(f'{v:.4f}' for v in out['nanogpt_val_losses'])} (its seed is fixed)"
+              + "".join(f"; on the whole validation split {r.full_val_loss:.4f} (checkpoint of step {r.checkpoint_step})"
+                        for r in theirs[:1] if r.full_val_loss is not None))
         print(f"gpt2ref / nanoGPT, medians: wall time to the final checkpoint {out['ratio_to_checkpoint_s']:.3f}x"
               + (f" (target <= {TARGET_RATIO})" if full_recipe else "")
               + f", whole process {out['ratio_process_s']:.3f}x, CPU time {out['ratio_cpu_s']:.3f}x, "
@@ -287,6 +348,7 @@ def main() -> None:
           f"batches; {threads} thread(s) per run, {args.jobs} run(s) at a time; {len(jobs)} runs in {work}", flush=True)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(lambda job: job(), jobs))
+    add_full_val_losses(runs, cfg, args.nanogpt)
     print_runs(runs)
     summary = summarize(runs, full_recipe)
     if args.json is not None:
