@@ -84,18 +84,23 @@ _GELU_A = 0.044715
 _LOG2_E = 1.0 / math.log(2.0)
 
 
-class _SigmoidTanhGELU(torch.autograd.Function):
-    """GPT-2's GELU written as ``x * sigmoid(2u)``, u = c (x + a x^3): the same function, as (1 + tanh u) / 2 = sigmoid(2u).
+def _sigmoid_of_2u(x: torch.Tensor) -> torch.Tensor:
+    """``sigmoid(2u)`` for GPT-2's GELU, u = c (x + a x^3), as ``1 / (1 + 2^(-2u log2 e))``.
 
-    The sigmoid is ``1 / (1 + 2^(-2u log2 e))``: PyTorch's CPU ``exp2`` is about twice as fast as its
-    ``exp`` or ``sigmoid``. Every step but the first works in place, so only ``s`` and ``y`` are allocated.
+    PyTorch's CPU ``exp2`` is about twice as fast as its ``exp`` or ``sigmoid``; every step but the
+    first works in place. 2^(+large) = inf gives exactly 0.
     """
+    k = -2 * _GELU_C * _LOG2_E  # -2u log2(e) = k x (1 + a x^2)
+    s = torch.addcmul(torch.full((), k, dtype=x.dtype), x, x, value=k * _GELU_A).mul_(x)  # -2u log2(e)
+    return s.exp2_().add_(1.0).reciprocal_()
+
+
+class _SigmoidTanhGELU(torch.autograd.Function):
+    """GPT-2's GELU written as ``x * sigmoid(2u)``: the same function, as (1 + tanh u) / 2 = sigmoid(2u)."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        k = -2 * _GELU_C * _LOG2_E  # -2u log2(e) = k x (1 + a x^2)
-        s = torch.addcmul(x.new_tensor(k), x, x, value=k * _GELU_A).mul_(x)  # -2u log2(e)
-        s.exp2_().add_(1.0).reciprocal_()  # sigmoid(2u); 2^(+large) = inf gives exactly 0
+        s = _sigmoid_of_2u(x)
         y = x * s
         ctx.save_for_backward(x, s, y)  # y is kept anyway by the next Linear: no extra memory
         return y
@@ -104,7 +109,7 @@ class _SigmoidTanhGELU(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         x, s, y = ctx.saved_tensors
         # d/dx [x s] = s + x s (1 - s) d(2u)/dx = s + (y - y s) d, with d = 2c (1 + 3a x^2), as sigmoid' = s (1 - s)
-        d = torch.addcmul(x.new_tensor(2 * _GELU_C), x, x, value=6 * _GELU_C * _GELU_A)
+        d = torch.addcmul(torch.full((), 2 * _GELU_C, dtype=x.dtype), x, x, value=6 * _GELU_C * _GELU_A)
         d.clamp_(max=torch.finfo(d.dtype).max)  # x^2 = inf beyond |x| ~ 1e19, where y (1 - s) is 0: keep 0 * d finite
         return torch.addcmul(y, y, s, value=-1).mul_(d).add_(s).mul_(grad)
 
@@ -112,20 +117,28 @@ class _SigmoidTanhGELU(torch.autograd.Function):
 class TanhGELU(nn.GELU):
     """``nn.GELU(approximate="tanh")``, GPT-2's activation, with a faster path for fp32 on the CPU.
 
-    PyTorch's CPU kernel for the tanh form costs three times the exact GELU's (its tanh is slow) and
-    was a sixth of a small model's training step; ``x * sigmoid(2u)`` with a hand-written backward
-    computes the same function (to float rounding) in a third of the time, as fast as the exact GELU
-    (``benchmarks/train_cpu.py --profile`` shows it). Other devices use PyTorch's kernel.
+    PyTorch's CPU kernel for the tanh form costs three times the exact GELU's per element (its tanh is
+    slow) and was a sixth of a small model's training step; ``x * sigmoid(2u)`` with a hand-written
+    backward computes the same function (to float rounding) in a third of the time
+    (``benchmarks/train_cpu.py --profile`` shows it). Without gradients, a few elements at a time
+    (generating one token) use PyTorch's single kernel, which then costs less than several small ones;
+    so do other devices.
     """
+
+    SMALL = 16384  # below this many elements, one kernel call beats the several of the sigmoid form
 
     def __init__(self) -> None:
         super().__init__(approximate="tanh")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """GELU of each element, any shape."""
-        if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
-            return _SigmoidTanhGELU.apply(x)
-        return F.gelu(x, approximate="tanh")
+        if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+            return F.gelu(x, approximate="tanh")
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _SigmoidTanhGELU.apply(x)  # its gradient also stays finite where PyTorch's is nan (|x| > 1e19)
+        if x.numel() < self.SMALL:
+            return F.gelu(x, approximate="tanh")
+        return _sigmoid_of_2u(x).mul_(x)  # no gradient needed: no autograd bookkeeping, one allocation
 
 
 @functools.cache
@@ -164,6 +177,32 @@ class MLP(nn.Module):
         return self.dropout(x)
 
 
+class OutputHead(nn.Linear):
+    """The output layer, C -> V scores, without a bias: an ``nn.Linear`` that scores a token or two faster on the CPU.
+
+    Generating reads the whole (V, C) matrix for one row of scores: a matrix-vector product bound by
+    memory bandwidth. PyTorch's CPU kernel reads the (V, C) layout at about half the speed of the
+    transposed (C, V) one, so without gradients a few rows are scored against a contiguous (C, V)
+    copy, made once and remade whenever the weights change (it costs the memory of a second table).
+    """
+
+    FEW_ROWS = 8  # up to this many rows of input (a batch of last positions) use the transposed copy
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(in_features, out_features, bias=False)
+        self._transposed: tuple[torch.Tensor, int, int, torch.Tensor] | None = None  # weight, version, address, copy
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., C) -> (..., V)."""
+        w = self.weight
+        if torch.is_grad_enabled() or x.device.type != "cpu" or x.numel() > self.FEW_ROWS * x.size(-1):
+            return F.linear(x, w)
+        cached = self._transposed
+        if cached is None or cached[0] is not w or cached[1] != w._version or cached[2] != w.data_ptr():
+            cached = self._transposed = (w, w._version, w.data_ptr(), w.detach().t().contiguous())  # copy: (C, V)
+        return x @ cached[3]
+
+
 class Block(nn.Module):
     """One transformer block, pre-norm: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``."""
 
@@ -196,7 +235,7 @@ class GPT(nn.Module):
                 ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias),
             )
         )
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = OutputHead(config.n_embd, config.vocab_size)
         # Weight tying: the output head reuses the token table, so a token's input vector and its
         # output "score direction" are one and the same (saves 38.6M parameters in GPT-2 small).
         self.transformer.wte.weight = self.lm_head.weight

@@ -271,6 +271,10 @@ def test_gpt2s_gelu_is_pytorchs_tanh_gelu_in_value_and_gradient_and_stays_finite
     huge = torch.tensor([-1e30, -1e13, 1e13, 1e30], requires_grad=True)
     (grad_huge,) = torch.autograd.grad(gelu(huge).sum(), huge)
     assert torch.equal(grad_huge, torch.tensor([0.0, 0.0, 1.0, 1.0]))  # PyTorch's own kernel gives nan at +-1e30
+    with torch.no_grad():  # inference: the in-place path for many elements, PyTorch's kernel for a few
+        for n in (TanhGELU.SMALL + 1, 3072):
+            x = torch.randn(n) * 4
+            assert torch.allclose(gelu(x), F.gelu(x, approximate="tanh"), atol=1e-6)
 
 
 def test_dropout_is_random_in_training_and_off_in_eval():
@@ -339,3 +343,21 @@ def test_training_flops_per_token_are_6n_plus_the_attention_term():
     assert model.estimate_flops_per_token() == 6 * n + 12 * 12 * 768 * 1024 == 855_166_464
     assert model.estimate_flops_per_token(seq_len=256) == 6 * n + 12 * 12 * 768 * 256
     assert model.estimate_mfu(tokens_per_second=1000, peak_flops=855_166_464_000) == pytest.approx(1.0)
+
+
+def test_the_output_head_scores_a_token_from_its_transposed_copy_and_follows_weight_changes():
+    model = tiny().eval()
+    head = model.lm_head
+    x = torch.randn(2, 1, model.config.n_embd)
+    with torch.no_grad():
+        assert torch.allclose(head(x), x @ head.weight.t(), atol=1e-6)  # the fast path: few rows, no gradient
+        first_copy = head._transposed[3]
+        head(x)
+        assert head._transposed[3] is first_copy  # made once
+        head.weight.mul_(2)  # an optimizer step, or load_state_dict: the copy is remade
+        assert torch.allclose(head(x), x @ head.weight.t(), atol=1e-6)
+        model.transformer.wte.weight.add_(1)  # the tied token table is the same tensor
+        assert torch.allclose(head(x), x @ head.weight.t(), atol=1e-6)
+    x.requires_grad_()
+    head(x).sum().backward()  # with gradients: the ordinary Linear
+    assert head.weight.grad is not None and torch.allclose(x.grad, head.weight.sum(0).expand_as(x), atol=1e-5)
