@@ -82,10 +82,20 @@ def full_split_loss(loss_of, tokens, block_size: int, batch_size: int = 64) -> f
     return total / len(starts)
 
 
-def add_full_val_losses(runs: list[Run], cfg, nanogpt: Path | None) -> None:
-    """Evaluate each run's final checkpoint on the whole validation split (after all the timed runs)."""
+def nanogpt_gpt(nanogpt: Path, **model_args):
+    """A ``GPT`` of nanoGPT's own ``model.py`` (imported from the checkout, run as it is), built quietly."""
     import contextlib
     import io
+
+    sys.path.insert(0, str(nanogpt))
+    with contextlib.redirect_stdout(io.StringIO()):  # its constructor prints the parameter count
+        import model as nanogpt_model
+
+        return nanogpt_model.GPT(nanogpt_model.GPTConfig(**model_args))
+
+
+def add_full_val_losses(runs: list[Run], cfg, nanogpt: Path | None) -> None:
+    """Evaluate each run's final checkpoint on the whole validation split (after all the timed runs)."""
 
     import torch
 
@@ -98,12 +108,8 @@ def add_full_val_losses(runs: list[Run], cfg, nanogpt: Path | None) -> None:
             ckpt = load_checkpoint(run.checkpoint)
             model, run.checkpoint_step = model_from_checkpoint(ckpt).eval(), ckpt["step"]
         else:
-            sys.path.insert(0, str(nanogpt))
-            with contextlib.redirect_stdout(io.StringIO()):
-                import model as nanogpt_model  # nanoGPT's model.py, run as it is
-
-                ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
-                model = nanogpt_model.GPT(nanogpt_model.GPTConfig(**ckpt["model_args"]))
+            ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+            model = nanogpt_gpt(nanogpt, **ckpt["model_args"])
             model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()})
             model.eval()
             run.checkpoint_step = ckpt["iter_num"]
@@ -256,13 +262,9 @@ def profile_steps(cfg, nanogpt: Path | None, steps: int = 30, rounds: int = 5) -
     y = torch.randint(0, vocab, (cfg.batch_size, cfg.block_size))
     steps_by_tool = {"gpt2ref": lambda: train_step(ours, ours_opt, scaler, [(x, y)], contextlib.nullcontext(), cfg.grad_clip)}
     if nanogpt is not None:
-        sys.path.insert(0, str(nanogpt))
-        with contextlib.redirect_stdout(io.StringIO()):  # its constructor prints the parameter count
-            import model as nanogpt_model  # nanoGPT's model.py, run as it is
-
-            theirs = nanogpt_model.GPT(nanogpt_model.GPTConfig(
-                block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer, n_head=cfg.n_head,
-                n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias))
+        theirs = nanogpt_gpt(nanogpt, block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer,
+                             n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints whether AdamW is fused
             their_opt = theirs.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
 
         def nanogpt_step() -> None:
