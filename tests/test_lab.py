@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +49,7 @@ def lab(tmp_path_factory):
         [sys.executable, "-m", "gpt2ref.course.nbgrader_runner", "lab", str(course), "--no-browser",
          f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}", "--allow-root"],
         cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group: the teardown can tell whether anything outlived it
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -61,12 +64,34 @@ def lab(tmp_path_factory):
     else:
         process.kill()
         pytest.fail("jupyter lab did not answer within 90 s")
-    yield base, token
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield base, token
+    finally:
+        process.terminate()  # the runner only: it must pass the signal on to JupyterLab
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        left = _group_alive(process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert not left, "JupyterLab (or another child of the runner) outlived the terminated runner"
+
+
+def _group_alive(pgid: int, seconds: float = 15) -> bool:
+    """Whether a process of group ``pgid`` is still running after ``seconds`` (zombies do not count)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    alive.append(stat.parent.name)
+        if not alive or time.monotonic() > deadline:
+            return bool(alive)
+        time.sleep(0.2)
 
 
 def test_lab_loads_nbgrader_extension(lab):

@@ -10,6 +10,7 @@ Usage: ``python -m gpt2ref.course.nbgrader_runner lab [COURSE]`` starts JupyterL
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -74,10 +75,44 @@ def gradebook_scores(db: Path, assignment: str) -> Scores:
     return result
 
 
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def run_forwarding_signals(command: list[str], grace: float = 10.0, **popen: object) -> int:
+    """Run ``command`` until it exits; SIGTERM, SIGINT or SIGHUP sent to this process are passed on to it.
+
+    Without this, terminating the runner would leave its child (JupyterLab) running. A child still alive
+    ``grace`` seconds after a forwarded signal is killed. Returns the child's exit status.
+    """
+    child = subprocess.Popen(command, **popen)
+    previous = {sig: signal.getsignal(sig) for sig in FORWARDED}
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # only if SIGINT came before our handler was in place
+                child.send_signal(signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            try:
+                child.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
 def lab(course: Path, extra_args: list[str] | None = None) -> int:
     """JupyterLab on ``course`` with nbgrader's extension, in the nbgrader environment."""
     command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={course}", *(extra_args or [])]
-    return subprocess.call(command, cwd=course, env=nbgrader_env())
+    return run_forwarding_signals(command, cwd=course, env=nbgrader_env())
 
 
 if __name__ == "__main__":
